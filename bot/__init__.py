@@ -1,0 +1,1 @@
+"""Conference server run from Slack: wiring, settings, the service layer and the admin CLI."""

@@ -1,0 +1,443 @@
+"""``conference-bot``: the admin command line. It shares the service layer with Slack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.config import Settings, SettingsError, load_environ
+from bot.errors import DomainError, ValidationFailed
+from bot.models import LANGUAGES, Room, Server
+from bot.repository import Repository, SchemaTooNew
+from bot.service import ConferenceService
+
+log = logging.getLogger("conference_bot.cli")
+
+EPILOG = """\
+ROOM is a room's name (any case) or its conference ID.
+Settings come from the environment or a .env file: CONFERENCE_DB (default data/conference.db).
+Examples:
+  conference-bot server setup --extension 800
+  conference-bot rooms create --name "Sales weekly" --id 4321 --pin 2468
+  conference-bot rooms edit "sales weekly" --no-pin
+  conference-bot rooms list --json
+"""
+
+
+class Context:
+    def __init__(self, service: ConferenceService, out: TextIO, err: TextIO) -> None:
+        self.service = service
+        self.out = out
+        self.err = err
+        self.actor = f"cli:{_os_user()}"
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, sort_keys=False), file=self.out)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _confirm(ctx: Context, question: str, assume_yes: bool) -> bool:
+    """Ask on a terminal; scripts (no terminal) and --yes go ahead."""
+    if assume_yes or not sys.stdin.isatty():
+        return True
+    print(f"{question} [y/N] ", end="", file=ctx.err, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in {"y", "yes"}
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _server_lines(server: Server) -> list[str]:
+    return [
+        f"Extension:    {server.extension}",
+        f"Phone number: {server.phone_number or '(none assigned)'}",
+        f"Created:      {server.created_at} by {server.created_by}",
+        f"Last change:  {server.updated_at} by {server.updated_by}",
+    ]
+
+
+# -- server ---------------------------------------------------------------------------------
+
+
+async def cmd_server_show(ctx: Context, args: argparse.Namespace) -> int:
+    server = await ctx.service.get_server()
+    if args.json:
+        ctx.json(asdict(server) if server else None)
+        return 0
+    if server is None:
+        ctx.print(
+            "No conference server yet. Create one: conference-bot server setup --extension 800"
+        )
+        return 0
+    rooms = await ctx.service.list_rooms()
+    ctx.print("\n".join(_server_lines(server)))
+    ctx.print(f"Rooms:        {len(rooms)} of {ctx.service.max_rooms}")
+    return 0
+
+
+async def cmd_server_setup(ctx: Context, args: argparse.Namespace) -> int:
+    before = await ctx.service.get_server()
+    server = await ctx.service.setup_server(args.extension, ctx.actor)
+    if before is None:
+        ctx.print(f"Conference server created on extension {server.extension}.")
+    else:
+        ctx.print(f"Conference server extension is now {server.extension}.")
+    return 0
+
+
+async def cmd_server_delete(ctx: Context, args: argparse.Namespace) -> int:
+    await ctx.service.require_server()
+    if not _confirm(ctx, "Delete the conference server?", args.yes):
+        ctx.print("Nothing deleted.")
+        return 1
+    await ctx.service.delete_server(ctx.actor)
+    ctx.print("Conference server deleted.")
+    return 0
+
+
+async def cmd_number_assign(ctx: Context, args: argparse.Namespace) -> int:
+    server = await ctx.service.assign_number(args.number, ctx.actor)
+    ctx.print(f"Phone number {server.phone_number} now reaches extension {server.extension}.")
+    return 0
+
+
+async def cmd_number_unassign(ctx: Context, args: argparse.Namespace) -> int:
+    before = await ctx.service.require_server()
+    await ctx.service.unassign_number(ctx.actor)
+    ctx.print(f"Phone number {before.phone_number} unassigned.")
+    return 0
+
+
+# -- rooms ----------------------------------------------------------------------------------
+
+
+def _room_lines(room: Room, *, show_pin: bool) -> list[str]:
+    if room.pin is None:
+        pin = "none"
+    else:
+        pin = room.pin if show_pin else "set (add --show-pin to see it)"
+    return [
+        f"Name:          {room.name}",
+        f"Conference ID: {room.conference_id}",
+        f"PIN:           {pin}",
+        f"Limit:         {room.max_participants} participants",
+        f"Prompts:       {LANGUAGES[room.language]} ({room.language})",
+        f"Created:       {room.created_at} by {room.created_by}",
+        f"Last change:   {room.updated_at} by {room.updated_by}",
+    ]
+
+
+async def cmd_rooms_list(ctx: Context, args: argparse.Namespace) -> int:
+    rooms = await ctx.service.list_rooms()
+    if args.json:
+        ctx.json(
+            [
+                {
+                    "name": r.name,
+                    "conference_id": r.conference_id,
+                    "has_pin": r.has_pin,
+                    "max_participants": r.max_participants,
+                    "language": r.language,
+                }
+                for r in rooms
+            ]
+        )
+        return 0
+    if not rooms:
+        ctx.print('No rooms yet. Create one: conference-bot rooms create --name "Team" --id 1234')
+        return 0
+    rows = [("NAME", "CONFERENCE ID", "PIN", "LIMIT", "LANGUAGE")]
+    rows += [
+        (r.name, r.conference_id, "yes" if r.has_pin else "no", str(r.max_participants), r.language)
+        for r in rooms
+    ]
+    ctx.print(_table(rows))
+    ctx.print(f"\n{len(rooms)} of {ctx.service.max_rooms} rooms.")
+    return 0
+
+
+async def cmd_rooms_show(ctx: Context, args: argparse.Namespace) -> int:
+    room = await ctx.service.get_room(args.room)
+    if args.json:
+        data = room.public_dict()
+        data["pin"] = room.pin
+        ctx.json(data)
+        return 0
+    ctx.print("\n".join(_room_lines(room, show_pin=args.show_pin)))
+    return 0
+
+
+async def cmd_rooms_create(ctx: Context, args: argparse.Namespace) -> int:
+    room = await ctx.service.create_room(
+        name=args.name,
+        conference_id=args.id,
+        pin=args.pin,
+        max_participants=args.max,
+        language=args.language,
+        actor=ctx.actor,
+    )
+    pin = "with a PIN" if room.has_pin else "without a PIN"
+    ctx.print(f'Room "{room.name}" created: conference ID {room.conference_id}, {pin}.')
+    return 0
+
+
+async def cmd_rooms_edit(ctx: Context, args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.id is not None:
+        changes["conference_id"] = args.id
+    if args.no_pin:
+        changes["pin"] = None
+    elif args.pin is not None:
+        changes["pin"] = args.pin
+    if args.max is not None:
+        changes["max_participants"] = args.max
+    if args.language is not None:
+        changes["language"] = args.language
+    if not changes:
+        ctx.err.write(
+            "Nothing to change: give at least one of --name, --id, --pin, --no-pin, --max, "
+            "--language.\n"
+        )
+        return 2
+    before = await ctx.service.get_room(args.room)
+    room = await ctx.service.update_room(args.room, actor=ctx.actor, **changes)
+    if room == before:
+        ctx.print(f'Room "{room.name}" already had those settings; nothing changed.')
+    else:
+        ctx.print(f'Room "{room.name}" updated.')
+    return 0
+
+
+async def cmd_rooms_delete(ctx: Context, args: argparse.Namespace) -> int:
+    room = await ctx.service.get_room(args.room)
+    if not _confirm(ctx, f'Delete room "{room.name}" (ID {room.conference_id})?', args.yes):
+        ctx.print("Nothing deleted.")
+        return 1
+    await ctx.service.delete_room(str(room.conference_id), actor=ctx.actor)
+    ctx.print(f'Room "{room.name}" deleted.')
+    return 0
+
+
+# -- deletion requests and audit --------------------------------------------------------------
+
+
+async def cmd_requests_list(ctx: Context, args: argparse.Namespace) -> int:
+    requests = await ctx.service.list_requests()
+    if args.json:
+        ctx.json([asdict(r) for r in requests])
+        return 0
+    if not requests:
+        ctx.print("No deletion requests.")
+        return 0
+    rows = [("#", "ROOM", "REQUESTER", "STATUS", "CREATED", "REASON")]
+    rows += [
+        (str(r.id), r.room_name, r.requester, r.status.value, r.created_at, r.reason)
+        for r in requests
+    ]
+    ctx.print(_table(rows))
+    return 0
+
+
+async def cmd_requests_approve(ctx: Context, args: argparse.Namespace) -> int:
+    request, room = await ctx.service.approve_deletion(args.request, admin=ctx.actor)
+    ctx.print(f'Request #{request.id} approved; room "{room.name}" deleted.')
+    return 0
+
+
+async def cmd_requests_deny(ctx: Context, args: argparse.Namespace) -> int:
+    request = await ctx.service.deny_deletion(args.request, admin=ctx.actor)
+    ctx.print(f'Request #{request.id} denied; room "{request.room_name}" stays.')
+    return 0
+
+
+async def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
+    entries = await ctx.service.audit_log(args.limit)
+    if args.json:
+        ctx.json([asdict(e) for e in entries])
+        return 0
+    if not entries:
+        ctx.print("The audit log is empty.")
+        return 0
+    for e in reversed(entries):
+        ctx.print(f"{e.at}  {e.actor}  {e.action}  {e.summary}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conference-bot",
+        description="Manage the conference server and its rooms.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--db", type=Path, help="database file (default: $CONFERENCE_DB or data/conference.db)"
+    )
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+
+    def sub(
+        parent: Any, name: str, handler: Handler, help_text: str, **kw: Any
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(
+            name, help=help_text, description=help_text, **kw
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    server = groups.add_parser("server", help="show, set up or delete the conference server")
+    s = server.add_subparsers(dest="action", metavar="ACTION", required=True)
+    json_flag(sub(s, "show", cmd_server_show, "show the conference server"))
+    p = sub(s, "setup", cmd_server_setup, "create the server, or change its extension")
+    p.add_argument("--extension", default="800", help="2 to 6 digits (default 800)")
+    p = sub(
+        s,
+        "delete",
+        cmd_server_delete,
+        "delete the server (only once it has no rooms and no phone number)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    number = groups.add_parser("number", help="assign or unassign the server's phone number")
+    n = number.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub(n, "assign", cmd_number_assign, "assign (or replace) the phone number")
+    p.add_argument("number", help="E.164 form, for example +15551234567")
+    sub(n, "unassign", cmd_number_unassign, "unassign the phone number")
+
+    rooms = groups.add_parser("rooms", help="list, show, create, edit or delete rooms")
+    r = rooms.add_subparsers(dest="action", metavar="ACTION", required=True)
+    json_flag(sub(r, "list", cmd_rooms_list, "list the rooms"))
+    p = sub(r, "show", cmd_rooms_show, "show one room")
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p.add_argument("--show-pin", action="store_true", help="print the PIN itself")
+    json_flag(p)
+    p = sub(r, "create", cmd_rooms_create, "create a room")
+    p.add_argument("--name", required=True, help="1 to 64 characters, unique ignoring case")
+    p.add_argument("--id", required=True, help="conference ID: 3 to 10 digits, unique")
+    p.add_argument("--pin", help="participant PIN: 4 to 10 digits (default: none)")
+    p.add_argument("--max", default="10", help="participant limit, 1 to 10 (default 10)")
+    p.add_argument("--language", default="en", help="prompt language: en or es (default en)")
+    p = sub(r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit")
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p.add_argument("--name", help="new name")
+    p.add_argument("--id", help="new conference ID")
+    pin = p.add_mutually_exclusive_group()
+    pin.add_argument("--pin", help="new PIN (4 to 10 digits)")
+    pin.add_argument("--no-pin", action="store_true", help="remove the PIN")
+    p.add_argument("--max", help="new participant limit, 1 to 10")
+    p.add_argument("--language", help="new prompt language: en or es")
+    p = sub(r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)")
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    requests = groups.add_parser("requests", help="decide deletion requests filed from Slack")
+    q = requests.add_subparsers(dest="action", metavar="ACTION", required=True)
+    json_flag(sub(q, "list", cmd_requests_list, "list deletion requests"))
+    p = sub(q, "approve", cmd_requests_approve, "approve a request: the room is deleted")
+    p.add_argument("request", type=_positive, metavar="N", help="request number")
+    p = sub(q, "deny", cmd_requests_deny, "deny a request: the room stays")
+    p.add_argument("request", type=_positive, metavar="N", help="request number")
+
+    p = sub(groups, "audit", cmd_audit, "show the latest changes, oldest first")
+    p.add_argument("--limit", type=_positive, default=50, help="how many entries (default 50)")
+    json_flag(p)
+    return parser
+
+
+async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    repo = await Repository.open(settings.db_path)
+    try:
+        service = ConferenceService(repo, max_rooms=settings.max_rooms)
+        handler: Handler = args.handler
+        return await handler(Context(service, out, err), args)
+    finally:
+        await repo.close()
+
+
+def _setup_file_logging(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.FileHandler(settings.data_dir / "conference-bot.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        env = load_environ()
+        settings = Settings.from_environ(env)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.db is not None:
+        settings = Settings(args.db, settings.data_dir, settings.max_rooms, settings.environ)
+    try:
+        return asyncio.run(run(args, settings, sys.stdout, sys.stderr))
+    except ValidationFailed as exc:
+        for problem in exc.problems:
+            print(f"error: {problem.message}", file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except (SchemaTooNew, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception:
+        incident = uuid.uuid4().hex[:8]
+        _setup_file_logging(settings)
+        log.exception("unexpected error [%s] running %s", incident, args.group)
+        print(
+            f"Sorry, something unexpected went wrong (incident {incident}). "
+            f"Details are in {settings.data_dir / 'conference-bot.log'}.",
+            file=sys.stderr,
+        )
+        return 70

@@ -1,0 +1,94 @@
+"""Typed records the service layer hands to front ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+LANGUAGES = {"en": "English", "es": "Spanish"}
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    extension: str
+    phone_number: str | None
+    created_by: str
+    created_at: str
+    updated_by: str
+    updated_at: str
+
+    @property
+    def dial_in(self) -> str:
+        """What a caller dials: the phone number if one is assigned, else the extension."""
+        return self.phone_number or self.extension
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: int
+    name: str
+    conference_id: str
+    pin: str | None
+    max_participants: int
+    language: str
+    created_by: str
+    created_at: str
+    updated_by: str
+    updated_at: str
+
+    @property
+    def has_pin(self) -> bool:
+        return self.pin is not None
+
+    @property
+    def bridge(self) -> str:
+        """The ConfBridge name; keyed by the stable id so a changed conference ID keeps calls."""
+        return f"room-{self.id}"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but the PIN, safe to show to anyone."""
+        return {
+            "name": self.name,
+            "conference_id": self.conference_id,
+            "has_pin": self.has_pin,
+            "max_participants": self.max_participants,
+            "language": self.language,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionRequest:
+    id: int
+    room_id: int | None
+    room_name: str
+    conference_id: str
+    requester: str
+    reason: str
+    status: RequestStatus
+    created_at: str
+    decided_by: str | None
+    decided_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

@@ -1,0 +1,412 @@
+"""All SQL lives here: schema, migrations and queries over one SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.models import AuditEntry, DeletionRequest, RequestStatus, Room, Server
+
+# Forward-only migrations; index + 1 is the schema version they produce.
+# Never edit a released step: add a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: server, rooms, deletion requests, audit log
+    """
+    CREATE TABLE server (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        extension TEXT NOT NULL,
+        phone_number TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE rooms (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL UNIQUE,
+        conference_id TEXT NOT NULL UNIQUE,
+        pin TEXT,
+        max_participants INTEGER NOT NULL DEFAULT 10
+            CHECK (max_participants BETWEEN 1 AND 10),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE deletion_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id INTEGER REFERENCES rooms(id) ON DELETE SET NULL,
+        room_name TEXT NOT NULL,
+        conference_id TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'approved', 'denied', 'cancelled')),
+        created_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT
+    );
+    CREATE UNIQUE INDEX one_pending_request_per_room
+        ON deletion_requests(room_id) WHERE status = 'pending';
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        before_json TEXT,
+        after_json TEXT
+    );
+    """,
+    # 2: prompt language per room
+    """
+    ALTER TABLE rooms ADD COLUMN language TEXT NOT NULL DEFAULT 'en'
+        CHECK (language IN ('en', 'es'));
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ROOM_COLUMNS = (
+    "id, name, conference_id, pin, max_participants, language,"
+    " created_by, created_at, updated_by, updated_at"
+)
+_REQUEST_COLUMNS = (
+    "id, room_id, room_name, conference_id, requester, reason, status,"
+    " created_at, decided_by, decided_at"
+)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def _room(row: Sequence[Any]) -> Room:
+    return Room(*row)
+
+
+def _request(row: Sequence[Any]) -> DeletionRequest:
+    values = list(row)
+    values[6] = RequestStatus(values[6])
+    return DeletionRequest(*values)
+
+
+def _server(row: Sequence[Any]) -> Server:
+    return Server(*row)
+
+
+def secure_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by the owner only; it will hold PINs."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Repository:
+    """One SQLite connection; every statement goes through here.
+
+    Writes run inside ``write()`` (``BEGIN IMMEDIATE``), so rules checked inside one hold
+    across processes. An asyncio lock keeps coroutines sharing this connection from
+    interleaving their transactions.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, target_version: int = SCHEMA_VERSION) -> Repository:
+        secure_file(path)
+        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+        try:
+            await conn.execute("PRAGMA busy_timeout = 30000")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            repo = cls(conn, path)
+            await repo._migrate(target_version)
+        except BaseException:
+            await conn.close()
+            raise
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return repo
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def _migrate(self, target: int) -> None:
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = await self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{self.path} was written by a newer conference-bot (schema {current}, "
+                    f"this one knows {SCHEMA_VERSION}). Upgrade conference-bot."
+                )
+            for version in range(current + 1, target + 1):
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        await self._conn.execute(statement)
+                await self._conn.execute(f"PRAGMA user_version = {version}")
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Repository]:
+        """A write transaction holding SQLite's write lock from its first statement."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Repository]:
+        async with self._lock:
+            yield self
+
+    async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        async with self._conn.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        async with self._conn.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
+        async with self._conn.execute(sql, args) as cur:
+            return cur.lastrowid or 0
+
+    # -- server ---------------------------------------------------------------------------
+
+    async def get_server(self) -> Server | None:
+        row = await self._one(
+            "SELECT extension, phone_number, created_by, created_at, updated_by, updated_at"
+            " FROM server WHERE id = 1"
+        )
+        return _server(row) if row else None
+
+    async def insert_server(self, extension: str, actor: str, now: str) -> None:
+        await self._exec(
+            "INSERT INTO server (id, extension, created_by, created_at, updated_by, updated_at)"
+            " VALUES (1, ?, ?, ?, ?, ?)",
+            (extension, actor, now, actor, now),
+        )
+
+    async def update_server(
+        self, *, extension: str, phone_number: str | None, actor: str, now: str
+    ) -> None:
+        await self._exec(
+            "UPDATE server SET extension = ?, phone_number = ?, updated_by = ?, updated_at = ?"
+            " WHERE id = 1",
+            (extension, phone_number, actor, now),
+        )
+
+    async def delete_server(self) -> None:
+        await self._exec("DELETE FROM server WHERE id = 1")
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    async def list_rooms(self) -> list[Room]:
+        rows = await self._all(f"SELECT {_ROOM_COLUMNS} FROM rooms ORDER BY name_key")
+        return [_room(r) for r in rows]
+
+    async def count_rooms(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM rooms")
+        return int(row[0])
+
+    async def room_by_id(self, room_id: int) -> Room | None:
+        row = await self._one(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
+        return _room(row) if row else None
+
+    async def room_by_conference_id(self, conference_id: str) -> Room | None:
+        row = await self._one(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE conference_id = ?", (conference_id,)
+        )
+        return _room(row) if row else None
+
+    async def room_by_name_key(self, name_key: str) -> Room | None:
+        row = await self._one(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE name_key = ?", (name_key,))
+        return _room(row) if row else None
+
+    async def conference_ids(self) -> set[str]:
+        return {r[0] for r in await self._all("SELECT conference_id FROM rooms")}
+
+    async def insert_room(
+        self,
+        *,
+        name: str,
+        name_key: str,
+        conference_id: str,
+        pin: str | None,
+        max_participants: int,
+        language: str,
+        actor: str,
+        now: str,
+    ) -> int:
+        return await self._exec(
+            "INSERT INTO rooms (name, name_key, conference_id, pin, max_participants, language,"
+            " created_by, created_at, updated_by, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                name_key,
+                conference_id,
+                pin,
+                max_participants,
+                language,
+                actor,
+                now,
+                actor,
+                now,
+            ),
+        )
+
+    async def update_room(
+        self,
+        room_id: int,
+        *,
+        name: str,
+        name_key: str,
+        conference_id: str,
+        pin: str | None,
+        max_participants: int,
+        language: str,
+        actor: str,
+        now: str,
+    ) -> None:
+        await self._exec(
+            "UPDATE rooms SET name = ?, name_key = ?, conference_id = ?, pin = ?,"
+            " max_participants = ?, language = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+            (name, name_key, conference_id, pin, max_participants, language, actor, now, room_id),
+        )
+
+    async def delete_room(self, room_id: int) -> None:
+        await self._exec("DELETE FROM rooms WHERE id = ?", (room_id,))
+
+    # -- deletion requests ----------------------------------------------------------------
+
+    async def insert_request(self, *, room: Room, requester: str, reason: str, now: str) -> int:
+        return await self._exec(
+            "INSERT INTO deletion_requests (room_id, room_name, conference_id, requester,"
+            " reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (room.id, room.name, room.conference_id, requester, reason, now),
+        )
+
+    async def get_request(self, request_id: int) -> DeletionRequest | None:
+        row = await self._one(
+            f"SELECT {_REQUEST_COLUMNS} FROM deletion_requests WHERE id = ?", (request_id,)
+        )
+        return _request(row) if row else None
+
+    async def pending_request_for_room(self, room_id: int) -> DeletionRequest | None:
+        row = await self._one(
+            f"SELECT {_REQUEST_COLUMNS} FROM deletion_requests"
+            " WHERE room_id = ? AND status = 'pending'",
+            (room_id,),
+        )
+        return _request(row) if row else None
+
+    async def list_requests(self, status: RequestStatus | None = None) -> list[DeletionRequest]:
+        if status is None:
+            rows = await self._all(
+                f"SELECT {_REQUEST_COLUMNS} FROM deletion_requests ORDER BY id DESC"
+            )
+        else:
+            rows = await self._all(
+                f"SELECT {_REQUEST_COLUMNS} FROM deletion_requests WHERE status = ?"
+                " ORDER BY id DESC",
+                (status.value,),
+            )
+        return [_request(r) for r in rows]
+
+    async def decide_request(
+        self, request_id: int, *, status: RequestStatus, actor: str, now: str
+    ) -> None:
+        await self._exec(
+            "UPDATE deletion_requests SET status = ?, decided_by = ?, decided_at = ? WHERE id = ?",
+            (status.value, actor, now, request_id),
+        )
+
+    async def cancel_pending_for_room(self, room_id: int, *, actor: str, now: str) -> None:
+        await self._exec(
+            "UPDATE deletion_requests SET status = 'cancelled', decided_by = ?, decided_at = ?"
+            " WHERE room_id = ? AND status = 'pending'",
+            (actor, now, room_id),
+        )
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def insert_audit(
+        self,
+        *,
+        at: str,
+        actor: str,
+        action: str,
+        target: str,
+        summary: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO audit_log (at, actor, action, target, summary, before_json, after_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                at,
+                actor,
+                action,
+                target,
+                summary,
+                json.dumps(before, sort_keys=True) if before is not None else None,
+                json.dumps(after, sort_keys=True) if after is not None else None,
+            ),
+        )
+
+    async def list_audit(self, limit: int) -> list[AuditEntry]:
+        rows = await self._all(
+            "SELECT id, at, actor, action, target, summary, before_json, after_json"
+            " FROM audit_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AuditEntry(
+                id=r[0],
+                at=r[1],
+                actor=r[2],
+                action=r[3],
+                target=r[4],
+                summary=r[5],
+                before=json.loads(r[6]) if r[6] else None,
+                after=json.loads(r[7]) if r[7] else None,
+            )
+            for r in rows
+        ]
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
