@@ -92,3 +92,15 @@ class AuditEntry:
     summary: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackCard:
+    """A Slack message showing a room's dial-in details and live count."""
+
+    channel: str
+    ts: str
+    room_id: int
+    include_pin: bool
+    posted_by: str
+    posted_at: str

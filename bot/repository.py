@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import AuditEntry, DeletionRequest, RequestStatus, Room, Server
+from bot.models import AuditEntry, DeletionRequest, RequestStatus, Room, Server, SlackCard
 
 # Forward-only migrations; index + 1 is the schema version they produce.
 # Never edit a released step: add a new one.
@@ -72,6 +72,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE rooms ADD COLUMN language TEXT NOT NULL DEFAULT 'en'
         CHECK (language IN ('en', 'es'));
+    """,
+    # 3: Slack messages showing a room live (dial-in cards), so they update after a restart
+    """
+    CREATE TABLE slack_cards (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        room_id INTEGER NOT NULL,
+        include_pin INTEGER NOT NULL DEFAULT 0,
+        posted_by TEXT NOT NULL,
+        posted_at TEXT NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE INDEX slack_cards_room ON slack_cards(room_id);
     """,
 )
 
@@ -359,6 +372,34 @@ class Repository:
             " WHERE room_id = ? AND status = 'pending'",
             (actor, now, room_id),
         )
+
+    # -- Slack cards ----------------------------------------------------------------------
+
+    async def insert_card(self, card: SlackCard) -> None:
+        await self._exec(
+            "INSERT OR REPLACE INTO slack_cards (channel, ts, room_id, include_pin, posted_by,"
+            " posted_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                card.channel,
+                card.ts,
+                card.room_id,
+                int(card.include_pin),
+                card.posted_by,
+                card.posted_at,
+            ),
+        )
+
+    async def list_cards(self, room_id: int | None = None) -> list[SlackCard]:
+        sql = "SELECT channel, ts, room_id, include_pin, posted_by, posted_at FROM slack_cards"
+        rows = (
+            await self._all(sql + " WHERE room_id = ?", (room_id,))
+            if room_id is not None
+            else await self._all(sql)
+        )
+        return [SlackCard(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+    async def delete_card(self, channel: str, ts: str) -> None:
+        await self._exec("DELETE FROM slack_cards WHERE channel = ? AND ts = ?", (channel, ts))
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from bot import errors
-from bot.models import LANGUAGES, AuditEntry, DeletionRequest, RequestStatus, Room, Server
+from bot.models import (
+    LANGUAGES,
+    AuditEntry,
+    DeletionRequest,
+    RequestStatus,
+    Room,
+    Server,
+    SlackCard,
+)
 from bot.repository import Repository, is_unique_violation
 
 log = logging.getLogger(__name__)
@@ -724,6 +732,33 @@ class ConferenceService:
             decided = await repo.get_request(request.id)
         assert decided is not None
         return decided
+
+    # -- Slack cards ----------------------------------------------------------------------
+
+    async def remember_card(
+        self, *, channel: str, ts: str, room_id: int, include_pin: bool, posted_by: str
+    ) -> SlackCard:
+        """Remember a posted dial-in card so it keeps updating, also after a restart."""
+        card = SlackCard(channel, ts, room_id, include_pin, posted_by, now_iso())
+        async with self.repo.write() as repo:
+            await repo.insert_card(card)
+            room = await repo.room_by_id(room_id)
+            await self._audit(
+                posted_by,
+                "card.post",
+                room.name if room else str(room_id),
+                f"Posted a dial-in card in {channel}"
+                + (" including the PIN" if include_pin else ""),
+            )
+        return card
+
+    async def cards(self, room_id: int | None = None) -> list[SlackCard]:
+        async with self.repo.read() as repo:
+            return await repo.list_cards(room_id)
+
+    async def forget_card(self, channel: str, ts: str) -> None:
+        async with self.repo.write() as repo:
+            await repo.delete_card(channel, ts)
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -1,0 +1,137 @@
+"""Keeps Asterisk's AstDB in step with the rooms, so the static dialplan can route callers.
+
+Layout (read by ``deploy/templates/extensions.conf``)::
+
+    conference/server/extension       = 800
+    conference/server/number          = +15551234567          (absent when none)
+    conference/rooms/<CONFID>/room    = stable room id (its bridge is room-<id>)
+    conference/rooms/<CONFID>/pin     = PIN digits, or empty for none
+    conference/rooms/<CONFID>/max     = participant limit
+    conference/rooms/<CONFID>/lang    = en | es
+
+AstDB persists inside Asterisk, so calls keep working while the bot is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bot.models import Room, Server
+from bot.service import ConferenceService, RoomChange
+from telephony.ami import AmiClient
+from telephony.errors import PbxUnavailable
+from telephony.tracker import bridge_name
+
+log = logging.getLogger(__name__)
+
+FAMILY = "conference"
+_ROOM_KEY = re.compile(r"^/conference/rooms/([0-9]+)/")
+
+
+class AstDbSync:
+    """A service observer writing every committed change to AstDB over AMI."""
+
+    def __init__(self, ami: AmiClient, service: ConferenceService) -> None:
+        self._ami = ami
+        self._service = service
+
+    def subscribe(self) -> None:
+        self._ami.on_ready(self.resync)
+
+    async def _put(self, family: str, key: str, value: str) -> None:
+        await self._ami.action({"Action": "DBPut", "Family": family, "Key": key, "Val": value})
+
+    async def _del_tree(self, family: str) -> None:
+        # DBDelTree on a missing family is an error reply; absent is what we want anyway.
+        try:
+            await self._ami.action({"Action": "DBDelTree", "Family": family})
+        except PbxUnavailable:
+            raise
+        except Exception as exc:  # PbxActionFailed: nothing to delete
+            log.debug("DBDelTree %s: %s", family, exc)
+
+    async def _del(self, family: str, key: str) -> None:
+        try:
+            await self._ami.action({"Action": "DBDel", "Family": family, "Key": key})
+        except PbxUnavailable:
+            raise
+        except Exception as exc:
+            log.debug("DBDel %s/%s: %s", family, key, exc)
+
+    async def write_room(self, room: Room) -> None:
+        family = f"{FAMILY}/rooms/{room.conference_id}"
+        await self._put(family, "room", str(room.id))
+        await self._put(family, "pin", room.pin or "")
+        await self._put(family, "max", str(room.max_participants))
+        await self._put(family, "lang", room.language)
+
+    async def write_server(self, server: Server | None) -> None:
+        if server is None:
+            await self._del_tree(f"{FAMILY}/server")
+            return
+        await self._put(f"{FAMILY}/server", "extension", server.extension)
+        if server.phone_number:
+            await self._put(f"{FAMILY}/server", "number", server.phone_number)
+        else:
+            await self._del(f"{FAMILY}/server", "number")
+
+    # -- Observer -------------------------------------------------------------------------
+
+    async def room_changed(self, change: RoomChange) -> None:
+        if not self._ami.connected:
+            return  # resync on reconnect brings Asterisk up to date
+        if change.kind == "deleted":
+            await self._del_tree(f"{FAMILY}/rooms/{change.room.conference_id}")
+            # Callers still in a deleted room hear goodbye (dialplan, on KICKED) and leave.
+            try:
+                await self._ami.action(
+                    {
+                        "Action": "ConfbridgeKick",
+                        "Conference": bridge_name(change.room.id),
+                        "Channel": "all",
+                    }
+                )
+            except PbxUnavailable:
+                raise
+            except Exception as exc:  # nobody in the room
+                log.debug("kick on delete of room %s: %s", change.room.id, exc)
+            return
+        # Write the new entry first, then drop a replaced conference ID: no gap for callers.
+        await self.write_room(change.room)
+        if change.previous and change.previous.conference_id != change.room.conference_id:
+            await self._del_tree(f"{FAMILY}/rooms/{change.previous.conference_id}")
+
+    async def server_changed(self, server: Server | None) -> None:
+        if self._ami.connected:
+            await self.write_server(server)
+
+    # -- full resync ----------------------------------------------------------------------
+
+    async def stored_conference_ids(self) -> set[str]:
+        response = await self._ami.action(
+            {"Action": "Command", "Command": f"database show {FAMILY}/rooms"}
+        )
+        lines = response.get("Output", [])
+        if isinstance(lines, str):
+            lines = [lines]
+        if not lines and response.content:
+            lines = response.content.splitlines()
+        found = set()
+        for line in lines:
+            match = _ROOM_KEY.match(str(line).strip())
+            if match:
+                found.add(match.group(1))
+        return found
+
+    async def resync(self) -> None:
+        """Make AstDB equal the database: write every room, then remove stale ones."""
+        rooms = await self._service.list_rooms()
+        server = await self._service.get_server()
+        await self.write_server(server)
+        for room in rooms:
+            await self.write_room(room)
+        stale = await self.stored_conference_ids() - {r.conference_id for r in rooms}
+        for cid in stale:
+            await self._del_tree(f"{FAMILY}/rooms/{cid}")
+        log.info("AstDB resynced: %d rooms, %d stale removed", len(rooms), len(stale))
