@@ -11,14 +11,18 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot import pbx
 from bot.config import Settings, SettingsError, load_environ
 from bot.errors import DomainError, ValidationFailed
 from bot.models import LANGUAGES, Room, Server
+from bot.pbx import LiveView
 from bot.repository import Repository, SchemaTooNew
 from bot.service import ConferenceService
+from telephony.errors import PbxUnavailable
 
 log = logging.getLogger("conference_bot.cli")
 
@@ -34,10 +38,19 @@ Examples:
 
 
 class Context:
-    def __init__(self, service: ConferenceService, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self,
+        service: ConferenceService,
+        settings: Settings,
+        out: TextIO,
+        err: TextIO,
+        live: LiveView | None = None,
+    ) -> None:
         self.service = service
+        self.settings = settings
         self.out = out
         self.err = err
+        self.live = live
         self.actor = f"cli:{_os_user()}"
 
     def print(self, text: str = "") -> None:
@@ -153,6 +166,7 @@ def _room_lines(room: Room, *, show_pin: bool) -> list[str]:
 
 async def cmd_rooms_list(ctx: Context, args: argparse.Namespace) -> int:
     rooms = await ctx.service.list_rooms()
+    tracker = ctx.live.tracker if ctx.live else None
     if args.json:
         ctx.json(
             [
@@ -162,6 +176,7 @@ async def cmd_rooms_list(ctx: Context, args: argparse.Namespace) -> int:
                     "has_pin": r.has_pin,
                     "max_participants": r.max_participants,
                     "language": r.language,
+                    "participants": tracker.count(r.id) if tracker else None,
                 }
                 for r in rooms
             ]
@@ -170,13 +185,102 @@ async def cmd_rooms_list(ctx: Context, args: argparse.Namespace) -> int:
     if not rooms:
         ctx.print('No rooms yet. Create one: conference-bot rooms create --name "Team" --id 1234')
         return 0
-    rows = [("NAME", "CONFERENCE ID", "PIN", "LIMIT", "LANGUAGE")]
+    rows = [("NAME", "CONFERENCE ID", "PIN", "LIMIT", "LANGUAGE", "IN CALL")]
     rows += [
-        (r.name, r.conference_id, "yes" if r.has_pin else "no", str(r.max_participants), r.language)
+        (
+            r.name,
+            r.conference_id,
+            "yes" if r.has_pin else "no",
+            str(r.max_participants),
+            r.language,
+            str(tracker.count(r.id)) if tracker else "-",
+        )
         for r in rooms
     ]
     ctx.print(_table(rows))
     ctx.print(f"\n{len(rooms)} of {ctx.service.max_rooms} rooms.")
+    if tracker is None:
+        ctx.print("PBX offline: no live participant counts (start it: conference-bot pbx start).")
+    return 0
+
+
+async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
+    room = await ctx.service.get_room(args.room)
+    if ctx.live is None:
+        raise PbxUnavailable(
+            "The PBX is not running, so nobody is in a call. Start it: conference-bot pbx start"
+        )
+    people = ctx.live.tracker.participants(room.id)
+    if args.json:
+        ctx.json(
+            [
+                {
+                    "caller_id_num": p.caller_id_num,
+                    "caller_id_name": p.caller_id_name,
+                    "channel": p.channel,
+                    "uniqueid": p.uniqueid,
+                    "joined_at": datetime.fromtimestamp(p.joined_at, UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                    "muted": p.muted,
+                }
+                for p in people
+            ]
+        )
+        return 0
+    if not people:
+        ctx.print(f'Nobody is in room "{room.name}" right now.')
+        return 0
+    rows = [("CALLER", "JOINED", "MUTED", "CHANNEL")]
+    rows += [
+        (
+            p.caller,
+            datetime.fromtimestamp(p.joined_at).strftime("%H:%M:%S"),
+            "yes" if p.muted else "no",
+            p.channel,
+        )
+        for p in people
+    ]
+    ctx.print(_table(rows))
+    ctx.print(f'\n{len(people)} of {room.max_participants} in "{room.name}".')
+    return 0
+
+
+# -- the PBX --------------------------------------------------------------------------------
+
+
+async def cmd_pbx_start(ctx: Context, args: argparse.Namespace) -> int:
+    info = await pbx.start_pbx(ctx.settings, ctx.service, say=lambda t: ctx.err.write(t + "\n"))
+    ctx.print(
+        f"PBX running (pid {info['pid']}): SIP on {info['bind_address']}:{info['sip_port']}, "
+        f"AMI on port {info['ami_port']}."
+    )
+    return 0
+
+
+async def cmd_pbx_stop(ctx: Context, args: argparse.Namespace) -> int:
+    if await pbx.stop_pbx(ctx.settings):
+        ctx.print("PBX stopped.")
+    else:
+        ctx.print("The PBX was not running.")
+    return 0
+
+
+async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
+    info = await pbx.status_dict(ctx.settings, ctx.service)
+    if args.json:
+        ctx.json(info)
+        return 0
+    if not info["running"]:
+        ctx.print("PBX: not running (start it: conference-bot pbx start)")
+        return 3
+    ctx.print(f"PBX:       running, pid {info['pid']}, AMI {info['ami']}")
+    ctx.print(f"Asterisk:  {info['asterisk_version'] or 'unknown'}")
+    ctx.print(f"SIP:       {info['bind_address']}:{info['sip_port']} (RTP {info['rtp_ports']})")
+    ctx.print(f"AMI:       {info['bind_address']}:{info['ami_port']}")
+    ctx.print(f"Extension: {info['extension'] or '(no conference server set up)'}")
+    active = info["active_rooms"]
+    ctx.print(f"Calls:     {sum(active.values())} callers in {len(active)} rooms")
     return 0
 
 
@@ -319,10 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     def sub(
         parent: Any, name: str, handler: Handler, help_text: str, **kw: Any
     ) -> argparse.ArgumentParser:
+        live = kw.pop("live", False)
         p: argparse.ArgumentParser = parent.add_parser(
             name, help=help_text, description=help_text, **kw
         )
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, live=live)
         return p
 
     def json_flag(p: argparse.ArgumentParser) -> None:
@@ -331,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = groups.add_parser("server", help="show, set up or delete the conference server")
     s = server.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(sub(s, "show", cmd_server_show, "show the conference server"))
-    p = sub(s, "setup", cmd_server_setup, "create the server, or change its extension")
+    p = sub(s, "setup", cmd_server_setup, "create the server, or change its extension", live=True)
     p.add_argument("--extension", default="800", help="2 to 6 digits (default 800)")
     p = sub(
         s,
@@ -343,24 +448,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     number = groups.add_parser("number", help="assign or unassign the server's phone number")
     n = number.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub(n, "assign", cmd_number_assign, "assign (or replace) the phone number")
+    p = sub(n, "assign", cmd_number_assign, "assign (or replace) the phone number", live=True)
     p.add_argument("number", help="E.164 form, for example +15551234567")
-    sub(n, "unassign", cmd_number_unassign, "unassign the phone number")
+    sub(n, "unassign", cmd_number_unassign, "unassign the phone number", live=True)
 
     rooms = groups.add_parser("rooms", help="list, show, create, edit or delete rooms")
     r = rooms.add_subparsers(dest="action", metavar="ACTION", required=True)
-    json_flag(sub(r, "list", cmd_rooms_list, "list the rooms"))
+    json_flag(sub(r, "list", cmd_rooms_list, "list the rooms, with live counts", live=True))
     p = sub(r, "show", cmd_rooms_show, "show one room")
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--show-pin", action="store_true", help="print the PIN itself")
     json_flag(p)
-    p = sub(r, "create", cmd_rooms_create, "create a room")
+    p = sub(r, "participants", cmd_rooms_participants, "who is in a room right now", live=True)
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    json_flag(p)
+    p = sub(r, "create", cmd_rooms_create, "create a room", live=True)
     p.add_argument("--name", required=True, help="1 to 64 characters, unique ignoring case")
     p.add_argument("--id", required=True, help="conference ID: 3 to 10 digits, unique")
     p.add_argument("--pin", help="participant PIN: 4 to 10 digits (default: none)")
     p.add_argument("--max", default="10", help="participant limit, 1 to 10 (default 10)")
     p.add_argument("--language", default="en", help="prompt language: en or es (default en)")
-    p = sub(r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit")
+    p = sub(
+        r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit", live=True
+    )
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--name", help="new name")
     p.add_argument("--id", help="new conference ID")
@@ -369,14 +479,22 @@ def build_parser() -> argparse.ArgumentParser:
     pin.add_argument("--no-pin", action="store_true", help="remove the PIN")
     p.add_argument("--max", help="new participant limit, 1 to 10")
     p.add_argument("--language", help="new prompt language: en or es")
-    p = sub(r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)")
+    p = sub(
+        r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)", live=True
+    )
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    pbx_group = groups.add_parser("pbx", help="start, stop or check the bundled Asterisk PBX")
+    x = pbx_group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub(x, "start", cmd_pbx_start, "start Asterisk in the background and sync the rooms to it")
+    sub(x, "stop", cmd_pbx_stop, "stop Asterisk (callers are disconnected)")
+    json_flag(sub(x, "status", cmd_pbx_status, "is it running, on which ports"))
 
     requests = groups.add_parser("requests", help="decide deletion requests filed from Slack")
     q = requests.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(sub(q, "list", cmd_requests_list, "list deletion requests"))
-    p = sub(q, "approve", cmd_requests_approve, "approve a request: the room is deleted")
+    p = sub(q, "approve", cmd_requests_approve, "approve a request: the room is deleted", live=True)
     p.add_argument("request", type=_positive, metavar="N", help="request number")
     p = sub(q, "deny", cmd_requests_deny, "deny a request: the room stays")
     p.add_argument("request", type=_positive, metavar="N", help="request number")
@@ -392,7 +510,10 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     try:
         service = ConferenceService(repo, max_rooms=settings.max_rooms)
         handler: Handler = args.handler
-        return await handler(Context(service, out, err), args)
+        if not getattr(args, "live", False):
+            return await handler(Context(service, settings, out, err), args)
+        async with pbx.live_pbx(settings, service) as live:
+            return await handler(Context(service, settings, out, err, live), args)
     finally:
         await repo.close()
 

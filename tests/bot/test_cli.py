@@ -43,6 +43,7 @@ def test_first_steps(cli, tmp_path: Path) -> None:
             "has_pin": False,
             "max_participants": 5,
             "language": "en",
+            "participants": None,
         },
         {
             "name": "Sales weekly",
@@ -50,6 +51,7 @@ def test_first_steps(cli, tmp_path: Path) -> None:
             "has_pin": True,
             "max_participants": 10,
             "language": "en",
+            "participants": None,
         },
     ]
     code, out, _ = cli("rooms", "show", "sales weekly", "--json")
