@@ -35,9 +35,14 @@ class AstDbSync:
     def __init__(self, ami: AmiClient, service: ConferenceService) -> None:
         self._ami = ami
         self._service = service
+        self.synced = False  # True once a full resync finished on the current connection
 
     def subscribe(self) -> None:
         self._ami.on_ready(self.resync)
+        self._ami.on_down(self._down)
+
+    async def _down(self) -> None:
+        self.synced = False
 
     async def _put(self, family: str, key: str, value: str) -> None:
         await self._ami.action({"Action": "DBPut", "Family": family, "Key": key, "Val": value})
@@ -131,7 +136,11 @@ class AstDbSync:
         await self.write_server(server)
         for room in rooms:
             await self.write_room(room)
-        stale = await self.stored_conference_ids() - {r.conference_id for r in rooms}
+        stored = await self.stored_conference_ids()
+        # Compare with the rooms as they are now: one created meanwhile is not stale.
+        current = {r.conference_id for r in await self._service.list_rooms()}
+        stale = stored - current
         for cid in stale:
             await self._del_tree(f"{FAMILY}/rooms/{cid}")
-        log.info("AstDB resynced: %d rooms, %d stale removed", len(rooms), len(stale))
+        self.synced = True
+        log.info("AstDB resynced: %d rooms, %d stale removed", len(current), len(stale))

@@ -21,9 +21,17 @@ def event(name: str, **headers: str) -> Message:
 
 
 def join(room: int, uid: str, num: str = "1001", muted: str = "No") -> Message:
-    return event("ConfbridgeJoin", Conference=bridge_name(room), Uniqueid=uid,
-                 Channel=f"PJSIP/{num}-{uid}", CallerIDNum=num, CallerIDName=f"Phone {num}",
-                 Admin="No", Muted=muted, Timestamp="1764160000.123456")
+    return event(
+        "ConfbridgeJoin",
+        Conference=bridge_name(room),
+        Uniqueid=uid,
+        Channel=f"PJSIP/{num}-{uid}",
+        CallerIDNum=num,
+        CallerIDName=f"Phone {num}",
+        Admin="No",
+        Muted=muted,
+        Timestamp="1764160000.123456",
+    )
 
 
 def leave(room: int, uid: str) -> Message:
@@ -73,15 +81,29 @@ async def test_join_leave_mute_counts_and_notifications() -> None:
     await asyncio.sleep(0)
     snapshots = [u for u in seen if isinstance(u, RoomSnapshot)]
     assert [(s.room_id, s.count) for s in snapshots] == [
-        (1, 1), (1, 2), (2, 1), (1, 2), (1, 2), (1, 1), (1, 1), (2, 0)
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (1, 2),
+        (1, 2),
+        (1, 1),
+        (1, 1),
+        (2, 0),
     ]
 
 
 async def test_full_room_refusal_is_published() -> None:
     tracker = ParticipantTracker()
     seen = await collect(tracker)
-    tracker._on_user_event(event("UserEvent", UserEvent="ConferenceFull", Room="3",
-                                 ConferenceID="4321", CallerIDNum="1011"))
+    tracker._on_user_event(
+        event(
+            "UserEvent",
+            UserEvent="ConferenceFull",
+            Room="3",
+            ConferenceID="4321",
+            CallerIDNum="1011",
+        )
+    )
     tracker._on_user_event(event("UserEvent", UserEvent="SomethingElse", Room="3"))
     await asyncio.sleep(0)
     assert seen == [CallRefused(3, "4321", "1011")]

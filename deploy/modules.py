@@ -1,0 +1,50 @@
+"""The exact set of Asterisk modules the conference PBX loads (``autoload=no``)."""
+
+from __future__ import annotations
+
+# Order matters only for readability: Asterisk resolves load order from each
+# module's declared dependencies.
+MODULES: tuple[str, ...] = (
+    # Configuration / object storage used by res_pjsip.
+    "res_sorcery_config.so",
+    "res_sorcery_memory.so",
+    "res_sorcery_astdb.so",
+    # Timing source: ConfBridge mixing needs one.
+    "res_timing_timerfd.so",
+    # SIP stack.
+    "res_pjproject.so",
+    "res_pjsip.so",
+    "res_pjsip_session.so",
+    "res_pjsip_pubsub.so",
+    "chan_pjsip.so",
+    "res_pjsip_authenticator_digest.so",
+    "res_pjsip_endpoint_identifier_user.so",
+    "res_pjsip_endpoint_identifier_ip.so",
+    "res_pjsip_caller_id.so",
+    "res_pjsip_registrar.so",
+    "res_pjsip_sdp_rtp.so",
+    "res_pjsip_dtmf_info.so",
+    "res_rtp_asterisk.so",
+    # Codecs and sound file formats.
+    "codec_ulaw.so",
+    "codec_alaw.so",
+    "codec_gsm.so",
+    "codec_a_mu.so",
+    "codec_resample.so",
+    "format_gsm.so",
+    "format_wav.so",
+    "format_pcm.so",
+    # Dialplan.
+    "pbx_config.so",
+    "app_read.so",
+    "app_playback.so",
+    "app_userevent.so",
+    "app_exec.so",
+    "func_db.so",
+    "func_channel.so",
+    "func_strings.so",
+    "func_logic.so",
+    # Conferencing.
+    "bridge_softmix.so",
+    "app_confbridge.so",
+)

@@ -1,0 +1,183 @@
+"""A real Asterisk from the bundled prefix on free loopback ports, and the bot's AMI stack."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.repository import Repository
+from bot.service import ConferenceService
+from deploy.pbx import (
+    AmiCredentials,
+    PbxConfig,
+    load_or_create_ami_credentials,
+    start_detached,
+    stop_detached,
+)
+from deploy.pbx import status as pbx_status
+from deploy.prefix import AsteriskInstall, ensure_prefix
+from telephony.actions import PbxActions
+from telephony.ami import AmiClient
+from telephony.astdb import AstDbSync
+from telephony.tracker import ParticipantTracker, Update
+from tests.telephony.sipp import Sipp
+
+PHONES = [("alice", "alice-pw"), ("bob", "bob-pw")]
+TRUNK_IP = "127.0.0.2"
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_both() -> int:
+    """A port free for UDP and TCP both (SIP listens on both)."""
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture(scope="session")
+def install() -> AsteriskInstall:
+    return ensure_prefix()
+
+
+@dataclass
+class Pbx:
+    cfg: PbxConfig
+    install: AsteriskInstall
+    creds: AmiCredentials
+    sipp: Sipp
+
+    def start(self) -> int:
+        return start_detached(self.cfg, self.install)
+
+    def stop(self) -> None:
+        stop_detached(self.cfg.run_dir)
+
+    @property
+    def pid(self) -> int | None:
+        pid = pbx_status(self.cfg.run_dir)["pid"]
+        return int(pid) if pid else None
+
+
+def make_pbx(install: AsteriskInstall, run_dir: Path, logs: Path) -> Pbx:
+    rtp = random.randrange(20000, 40000, 200)
+    cfg = PbxConfig(
+        run_dir=run_dir, sip_port=free_both(), ami_port=free_port(socket.SOCK_STREAM),
+        rtp_start=rtp, rtp_end=rtp + 199, phones=PHONES, trunk_ips=[TRUNK_IP],
+    )  # fmt: skip
+    creds = load_or_create_ami_credentials(run_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    return Pbx(cfg, install, creds, Sipp(cfg.sip_port, random.randrange(41000, 45000, 10), logs))
+
+
+@pytest.fixture(scope="module")
+def shared_pbx(install: AsteriskInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pbx]:
+    """One Asterisk per test module; every test wires a fresh bot stack to it."""
+    base = tmp_path_factory.mktemp("pbx")
+    pbx = make_pbx(install, base / "run", base / "sipp")
+    pbx.start()
+    yield pbx
+    pbx.stop()
+
+
+@pytest.fixture
+def own_pbx(install: AsteriskInstall, tmp_path: Path) -> Iterator[Pbx]:
+    """An Asterisk for one test that stops or kills it."""
+    pbx = make_pbx(install, tmp_path / "run", tmp_path / "sipp")
+    pbx.start()
+    yield pbx
+    pbx.stop()
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Stack:
+    pbx: Pbx
+    service: ConferenceService
+    ami: AmiClient
+    tracker: ParticipantTracker
+    sync: AstDbSync
+    actions: PbxActions
+    updates: list[Update] = field(default_factory=list)
+    events: list[dict[str, str]] = field(default_factory=list)
+
+    async def list_rooms(self) -> dict[str, int]:
+        """ConfbridgeListRooms as Asterisk reports it: bridge -> parties."""
+        rooms = await self.ami.list_action({"Action": "ConfbridgeListRooms"})
+        return {str(m["Conference"]): int(m["Parties"]) for m in rooms}
+
+    async def counts_agree(self) -> bool:
+        listed = await self.list_rooms()
+        tracked = {f"room-{k}": v for k, v in self.tracker.counts().items()}
+        return listed == tracked
+
+    def user_events(self, name: str) -> list[dict[str, str]]:
+        return [e for e in self.events if e.get("UserEvent") == name]
+
+    async def ready(self) -> None:
+        assert await self.ami.wait_ready(20), "AMI did not become ready"
+        await eventually(lambda: self.tracker.online and self.sync.synced, what="first sync")
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[[Pbx], Awaitable[Stack]]]:
+    made: list[tuple[Stack, Repository]] = []
+
+    async def build(pbx: Pbx) -> Stack:
+        repo = await Repository.open(tmp_path / f"conference-{len(made)}.db")
+        service = ConferenceService(repo)
+        await service.setup_server("800", "test")
+        ami = AmiClient(host="127.0.0.1", port=pbx.cfg.ami_port, username=pbx.creds.username,
+                        secret=pbx.creds.password)  # fmt: skip
+        tracker = ParticipantTracker()
+        tracker.subscribe(ami)
+        sync = AstDbSync(ami, service)
+        sync.subscribe()
+        service.add_observer(sync)
+        stack = Stack(pbx, service, ami, tracker, sync, PbxActions(ami, tracker))
+
+        async def record(update: Update) -> None:
+            stack.updates.append(update)
+
+        tracker.add_listener(record)
+        ami.register_event("UserEvent", lambda msg: stack.events.append(dict(msg)))
+        await ami.start()
+        made.append((stack, repo))
+        await stack.ready()
+        return stack
+
+    yield build
+    for stack, repo in made:
+        await stack.ami.close()
+        await repo.close()

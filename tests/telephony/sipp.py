@@ -1,0 +1,92 @@
+"""Real SIP calls with sipp (Debian's sip-tester), using the scenarios in tests/sipp/."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
+HOST = "127.0.0.1"
+_ports = itertools.count(0)
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        raise RuntimeError("sipp is missing: ./dev test installs it (Debian package sip-tester)")
+    return path
+
+
+class Sipp:
+    """Places calls into one Asterisk; each call gets its own local SIP/RTP ports."""
+
+    def __init__(self, sip_port: int, base_port: int, logs: Path) -> None:
+        self.sip_port = sip_port
+        self.base_port = base_port
+        self.logs = logs
+
+    def _local_ports(self) -> tuple[int, int]:
+        n = next(_ports) % 400
+        return self.base_port + n * 10, self.base_port + n * 10 + 4
+
+    async def call(
+        self,
+        service: str,
+        *,
+        dtmf: str = "",
+        caller: str = "alice",
+        password: str | None = "alice-pw",
+        hold_ms: int = 0,
+        wait_for_hangup: bool = False,
+        local_ip: str = HOST,
+        refused: str | None = None,
+        tag: str = "call",
+    ) -> SippResult:
+        """One call. ``refused="404"`` expects the call to be turned away before answer."""
+        sip, media = self._local_ports()
+        log_file = self.logs / f"{tag}-{sip}.log"
+        err_file = self.logs / f"{tag}-{sip}.err"
+        scenario = "refused.xml" if refused is not None else "call.xml"
+        argv = [
+            sipp_binary(), "-sf", str(SCENARIOS / scenario), f"{HOST}:{self.sip_port}",
+            "-s", service, "-i", local_ip, "-bind_local", "-p", str(sip), "-mp", str(media),
+            "-m", "1", "-l", "1", "-nostdin", "-timeout", "60", "-recv_timeout", "30000",
+            "-set", "caller", caller,
+            "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file", str(err_file),
+        ]  # fmt: skip
+        if refused is not None:
+            if refused:
+                argv += ["-set", "expect", refused]
+        else:
+            argv += ["-set", "dtmf", dtmf, "-set", "mode", "wait" if wait_for_hangup else "hold",
+                     "-d", str(hold_ms)]  # fmt: skip
+        if password is not None:
+            argv += ["-au", caller, "-ap", password,
+                     "-auth_uri", f"sip:{service}@{HOST}:{self.sip_port}"]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=self.logs,
+        )
+        try:
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            proc.kill()
+            await proc.wait()
+            raise
+        text = "".join(f.read_text(errors="replace") for f in (log_file, err_file) if f.exists())
+        return SippResult(code, text)
