@@ -22,6 +22,8 @@ from bot.models import LANGUAGES, Room, Server
 from bot.pbx import LiveView
 from bot.repository import Repository, SchemaTooNew
 from bot.service import ConferenceService
+from deploy.pbx import PbxError
+from deploy.prefix import PrefixError
 from telephony.errors import PbxUnavailable
 
 log = logging.getLogger("conference_bot.cli")
@@ -485,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
+    groups.add_parser(
+        "serve",
+        help="run everything: the PBX, its AMI connection and the Slack bot (./dev run)",
+        description="Run the PBX, the AMI connection and the Slack bot until Ctrl-C.",
+    ).set_defaults(handler=None)
+
     pbx_group = groups.add_parser("pbx", help="start, stop or check the bundled Asterisk PBX")
     x = pbx_group.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub(x, "start", cmd_pbx_start, "start Asterisk in the background and sync the rooms to it")
@@ -537,6 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.db is not None:
         settings = Settings(args.db, settings.data_dir, settings.max_rooms, settings.environ)
+    if args.group == "serve":
+        from bot.serve import run_serve
+
+        return run_serve(settings)
     try:
         return asyncio.run(run(args, settings, sys.stdout, sys.stderr))
     except ValidationFailed as exc:
@@ -549,6 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaTooNew, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (PbxError, PrefixError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.service import ConferenceService
 from deploy.pbx import (
     AmiCredentials,
@@ -36,7 +36,10 @@ def run_dir(settings: Settings) -> Path:
 
 
 def pbx_config(settings: Settings) -> PbxConfig:
-    return PbxConfig.from_env(settings.environ, run_dir(settings))
+    try:
+        return PbxConfig.from_env(settings.environ, run_dir(settings))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def ami_client(cfg: PbxConfig, creds: AmiCredentials) -> AmiClient:

@@ -1,0 +1,123 @@
+"""``conference-bot serve``: the PBX, the AMI connection and the Slack bot, together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import suppress
+
+from bot.config import Settings, SettingsError
+from bot.pbx import ami_client, is_running, pbx_config, run_dir
+from bot.repository import Repository
+from bot.service import ConferenceService
+from bot.slack_app import SlackRunner, SlackSettings, start_slack
+from bot.wiring import Deps
+from deploy.pbx import AsteriskProcess, PbxError, load_or_create_ami_credentials
+from deploy.prefix import PrefixError, ensure_prefix
+from telephony.actions import PbxActions
+from telephony.astdb import AstDbSync
+from telephony.tracker import ParticipantTracker
+
+log = logging.getLogger("conference_bot")
+
+WATCHDOG_SECONDS = 2.0
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # panoramisk logs whole actions at INFO/DEBUG (a DBPut carries a PIN): keep it quiet.
+    logging.getLogger("panoramisk").setLevel(logging.ERROR)
+    logging.getLogger("slack_bolt").setLevel(logging.WARNING)
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGINT/SIGTERM. Without Slack tokens the PBX and the CLI still work."""
+    slack_settings = SlackSettings.from_environ(settings.environ)
+    cfg = pbx_config(settings)
+    repo = await Repository.open(settings.db_path)
+    service = ConferenceService(repo, max_rooms=settings.max_rooms)
+    owned: AsteriskProcess | None = None
+    slack: SlackRunner | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if is_running(settings):
+            log.info("Using the PBX already running from %s", run_dir(settings))
+        else:
+            install = await asyncio.to_thread(ensure_prefix, None)
+            owned = AsteriskProcess(cfg, install)
+            await owned.start()
+            log.info("Started %s in %.2f s", install.version, owned.boot_seconds or 0.0)
+
+        ami = ami_client(cfg, load_or_create_ami_credentials(cfg.run_dir))
+        tracker = ParticipantTracker()
+        tracker.subscribe(ami)
+        sync = AstDbSync(ami, service)
+        sync.subscribe()
+        service.add_observer(sync)
+        deps = Deps(settings, service, ami, tracker, PbxActions(ami, tracker))
+        await ami.start()
+        if not await ami.wait_ready(15):
+            log.error("AMI did not become ready; still trying in the background")
+
+        problems = slack_settings.missing()
+        if problems:
+            log.warning(
+                "Slack is not connected. The PBX and the CLI work without it.\n  - %s",
+                "\n  - ".join(problems),
+            )
+        else:
+            slack = await start_slack(deps, slack_settings)
+
+        server = await service.get_server()
+        dial = (
+            f"callers dial {server.extension}"
+            + (f" or {server.phone_number}" if server.phone_number else "")
+            if server
+            else "no conference server yet (conference-bot server setup --extension 800)"
+        )
+        phones = ", ".join(user for user, _ in cfg.phones) or "none (set PBX_PHONES=user:password)"
+        trunks = ", ".join(cfg.trunk_ips) or "none (PBX_TRUNK_IPS)"
+        log.info(
+            "Ready: SIP on %s:%d, %s; %d rooms; phones: %s; trunk addresses: %s. Ctrl-C stops.",
+            cfg.bind_address, cfg.sip_port, dial, len(await service.list_rooms()), phones, trunks,
+        )  # fmt: skip
+
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WATCHDOG_SECONDS)
+            if owned is not None and not owned.running and not stop.is_set():
+                log.error("Asterisk exited (code %s); restarting it", owned.returncode)
+                await owned.start()
+        log.info("Stopping")
+        if slack is not None:
+            await slack.stop()
+        await ami.close()
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if owned is not None:
+            await owned.stop()
+        await repo.close()
+
+
+def run_serve(settings: Settings) -> int:
+    setup_logging()
+    try:
+        return asyncio.run(serve(settings))
+    except SettingsError as exc:
+        log.error("%s", exc)
+        return 2
+    except (PbxError, PrefixError) as exc:
+        log.error("%s", exc)
+        return 1

@@ -1,0 +1,145 @@
+"""`conference-bot pbx start|status|stop` against the bundled Asterisk, from a shell's view."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from deploy.pbx import PbxConfig
+from tests.telephony.conftest import free_both, free_port
+from tests.telephony.sipp import Sipp
+
+
+def test_settings_errors_name_the_variable(tmp_path: Path) -> None:
+    cases = {
+        "PBX_SIP_PORT": ("abc", "PBX_SIP_PORT"),
+        "PBX_RTP_PORTS": ("5000-6000", "PBX_RTP_PORTS"),
+        "PBX_PHONES": ("alice", "PBX_PHONES"),
+        "PBX_TRUNK_IPS": ("not-an-ip", "PBX_TRUNK_IPS"),
+    }
+    for key, (value, named) in cases.items():
+        with pytest.raises(ValueError, match=named):
+            PbxConfig.from_env({key: value}, tmp_path)
+    with pytest.raises(ValueError) as caught:
+        PbxConfig.from_env({"PBX_PHONES": "alice:bad pass"}, tmp_path)
+    assert "bad pass" not in str(caught.value)
+    cfg = PbxConfig.from_env(
+        {
+            "PBX_PHONES": "alice:s1, bob:s2",
+            "PBX_TRUNK_IPS": "127.0.0.2",
+            "PBX_RTP_PORTS": "20000-20099",
+        },
+        tmp_path,
+    )
+    assert cfg.phones == [("alice", "s1"), ("bob", "s2")]
+    assert (cfg.bind_address, cfg.sip_port, cfg.ami_port) == ("127.0.0.1", 5060, 5038)
+    assert (cfg.rtp_start, cfg.rtp_end, cfg.trunk_ips) == (20000, 20099, ["127.0.0.2"])
+
+
+class Shell:
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.env = env
+
+    def __call__(
+        self, *argv: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *argv], cwd=self.cwd, env=env or self.env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Shell:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PBX_", "CONFERENCE_"))}
+    env |= {
+        "PBX_SIP_PORT": str(free_both()),
+        "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "PBX_RTP_PORTS": "31000-31099",
+        "PBX_PHONES": "alice:alice-pw",
+    }
+    return Shell(tmp_path, env)
+
+
+def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
+    status = shell("pbx", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["running"] is False
+    assert shell("pbx", "status").returncode == 3
+
+    started = shell("pbx", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "PBX running" in started.stdout
+        info = json.loads(shell("pbx", "status", "--json").stdout)
+        assert info["running"] is True and info["ami"] == "ready"
+        assert info["sip_port"] == int(shell.env["PBX_SIP_PORT"])
+        assert info["ami_port"] == int(shell.env["PBX_AMI_PORT"])
+        assert info["asterisk_version"].split(".")[0] >= "20"
+        assert info["extension"] is None
+
+        # Changes made at the shell reach the running PBX at once.
+        assert shell("server", "setup", "--extension", "800").returncode == 0
+        assert (
+            shell("rooms", "create", "--name", "Sales", "--id", "4321", "--pin", "5678").returncode
+            == 0
+        )
+        assert json.loads(shell("pbx", "status", "--json").stdout)["extension"] == "800"
+        listing = shell("rooms", "list")
+        assert "IN CALL" in listing.stdout and "PBX offline" not in listing.stdout
+
+        logs = tmp_path / "sipp"
+        logs.mkdir()
+        sipp = Sipp(int(shell.env["PBX_SIP_PORT"]), 46000, logs)
+        result: dict[str, object] = {}
+        call = threading.Thread(target=lambda: result.update(
+            r=asyncio.run(sipp.call("800", dtmf="4321#5678#", hold_ms=6000))))  # fmt: skip
+        call.start()
+        people: list[dict[str, object]] = []
+        for _ in range(60):
+            out = shell("rooms", "participants", "Sales", "--json")
+            assert out.returncode == 0, out.stderr
+            people = json.loads(out.stdout)
+            if people:
+                break
+        assert [p["caller_id_num"] for p in people] == ["alice"]
+        counted = json.loads(shell("rooms", "list", "--json").stdout)
+        assert counted[0]["participants"] == 1
+        call.join()
+        assert result["r"].ok  # type: ignore[attr-defined]
+
+        again = shell("pbx", "start")
+        assert again.returncode == 0 and "already running" in again.stderr
+
+        # A second PBX on the same ports is a clear error, not a half-start.
+        other = dict(shell.env, CONFERENCE_DATA_DIR=str(tmp_path / "other"))
+        clash = shell("pbx", "start", env=other)
+        assert clash.returncode == 1
+        assert "already in use" in clash.stderr and "Traceback" not in clash.stderr
+    finally:
+        stopped = shell("pbx", "stop")
+    assert stopped.returncode == 0 and "PBX stopped" in stopped.stdout
+    assert json.loads(shell("pbx", "status", "--json").stdout)["running"] is False
+    assert "PBX offline" in shell("rooms", "list").stdout
+    assert shell("pbx", "stop").stdout.strip() == "The PBX was not running."
+
+    # Secrets stay in private files and out of every log.
+    run = tmp_path / "data" / "pbx"
+    creds = json.loads((run / "ami-credentials.json").read_text())
+    assert stat.S_IMODE((run / "ami-credentials.json").stat().st_mode) == 0o600
+    for secret_file in ["manager.conf", "pjsip.conf"]:
+        assert stat.S_IMODE((run / "etc" / secret_file).stat().st_mode) == 0o600
+    for log_file in (run / "log").rglob("*"):
+        if log_file.is_file():
+            text = log_file.read_text(errors="replace")
+            assert creds["password"] not in text and "5678" not in text and "alice-pw" not in text
