@@ -21,11 +21,10 @@ from pathlib import Path
 
 from bot.repository import Repository
 from bot.service import ConferenceService
+from bot.wiring import build_telephony
 from deploy.pbx import AsteriskProcess
 from deploy.prefix import ensure_prefix
-from telephony.ami import AmiClient
-from telephony.astdb import AstDbSync
-from telephony.tracker import ParticipantTracker, RoomSnapshot, Update
+from telephony.tracker import RoomSnapshot, Update
 from tests.telephony.conftest import eventually, make_pbx
 from tests.telephony.sipp import HOST, SCENARIOS, sipp_binary
 
@@ -114,13 +113,9 @@ async def main(args: argparse.Namespace) -> None:
         repo = await Repository.open(base / "bench.db")
         service = ConferenceService(repo)
         await service.setup_server("800", "bench")
-        ami = AmiClient(host=HOST, port=pbx.cfg.ami_port, username=pbx.creds.username,
-                        secret=pbx.creds.password)  # fmt: skip
-        tracker = ParticipantTracker()
-        tracker.subscribe(ami)
-        sync = AstDbSync(ami, service)
-        sync.subscribe()
-        service.add_observer(sync)
+        tel = build_telephony(service, host=HOST, port=pbx.cfg.ami_port,
+                              username=pbx.creds.username, secret=pbx.creds.password)  # fmt: skip
+        ami, tracker, sync = tel.ami, tel.tracker, tel.sync
         joins: list[tuple[float, float]] = []  # (Asterisk's event time, notified at)
 
         async def on_update(update: Update) -> None:

@@ -19,9 +19,9 @@ from bot import pbx
 from bot.config import Settings, SettingsError, load_environ
 from bot.errors import DomainError, ValidationFailed
 from bot.models import LANGUAGES, Room, Server
-from bot.pbx import LiveView
 from bot.repository import Repository, SchemaTooNew
 from bot.service import ConferenceService
+from bot.wiring import Telephony
 from deploy.pbx import PbxError
 from deploy.prefix import PrefixError
 from telephony.errors import PbxUnavailable
@@ -46,7 +46,7 @@ class Context:
         settings: Settings,
         out: TextIO,
         err: TextIO,
-        live: LiveView | None = None,
+        live: Telephony | None = None,
     ) -> None:
         self.service = service
         self.settings = settings

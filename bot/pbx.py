@@ -6,14 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, SettingsError
 from bot.service import ConferenceService
+from bot.wiring import Telephony, build_telephony
 from deploy.pbx import (
-    AmiCredentials,
     PbxConfig,
     load_or_create_ami_credentials,
     start_detached,
@@ -23,10 +22,7 @@ from deploy.pbx import (
     status as process_status,
 )
 from deploy.prefix import ensure_prefix
-from telephony.ami import AmiClient
-from telephony.astdb import AstDbSync
 from telephony.errors import PbxUnavailable
-from telephony.tracker import ParticipantTracker
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +38,14 @@ def pbx_config(settings: Settings) -> PbxConfig:
         raise SettingsError(str(exc)) from None
 
 
-def ami_client(cfg: PbxConfig, creds: AmiCredentials) -> AmiClient:
-    return AmiClient(
-        host=cfg.bind_address, port=cfg.ami_port, username=creds.username, secret=creds.password
-    )
-
-
 def is_running(settings: Settings) -> bool:
     return bool(process_status(run_dir(settings)).get("running"))
-
-
-@dataclass
-class LiveView:
-    """A short-lived AMI session for one CLI command."""
-
-    ami: AmiClient
-    tracker: ParticipantTracker
-    sync: AstDbSync
 
 
 @asynccontextmanager
 async def live_pbx(
     settings: Settings, service: ConferenceService, *, timeout: float = 5.0
-) -> AsyncIterator[LiveView | None]:
+) -> AsyncIterator[Telephony | None]:
     """Connect to a running PBX for the duration of a command; ``None`` when it is not up.
 
     Changes made through ``service`` meanwhile reach Asterisk's AstDB at once.
@@ -73,28 +54,27 @@ async def live_pbx(
         yield None
         return
     cfg = pbx_config(settings)
-    ami = ami_client(cfg, load_or_create_ami_credentials(cfg.run_dir))
-    tracker = ParticipantTracker()
-    tracker.subscribe(ami)
-    sync = AstDbSync(ami, service)
+    creds = load_or_create_ami_credentials(cfg.run_dir)
+    tel = build_telephony(service, host=cfg.bind_address, port=cfg.ami_port,
+                          username=creds.username, secret=creds.password)  # fmt: skip
+    ami = tel.ami
     await ami.start()
     try:
         if not await ami.wait_ready(timeout):
             log.warning("PBX process is up but AMI did not become ready in %.0f s", timeout)
             yield None
             return
-        await _settled(tracker)
-        service.add_observer(sync)
-        yield LiveView(ami, tracker, sync)
+        await _settled(tel)
+        yield tel
     finally:
         await ami.close()
 
 
-async def _settled(tracker: ParticipantTracker, timeout: float = 3.0) -> None:
-    """Wait for the first reconcile so counts are real."""
+async def _settled(tel: Telephony, timeout: float = 3.0) -> None:
+    """Wait for the first reconcile and resync, so counts are real and AstDB is current."""
     try:
         async with asyncio.timeout(timeout):
-            while not tracker.online:  # noqa: ASYNC110 - the tracker has no event to wait on
+            while not (tel.tracker.online and tel.sync.synced):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     except TimeoutError:
         log.warning("tracker did not reconcile within %.0f s", timeout)
@@ -145,7 +125,7 @@ async def start_pbx(
             raise PbxUnavailable(
                 f"Asterisk started but its AMI did not answer; see {cfg.log_dir}/messages"
             )
-        await live.sync.resync()
+        # connecting resynced AstDB (live_pbx waits for that)
     info = await status_dict(settings, service)
     return info
 

@@ -9,16 +9,13 @@ import sys
 from contextlib import suppress
 
 from bot.config import Settings, SettingsError
-from bot.pbx import ami_client, is_running, pbx_config, run_dir
+from bot.pbx import is_running, pbx_config, run_dir
 from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.slack_app import SlackRunner, SlackSettings, start_slack
-from bot.wiring import Deps
+from bot.wiring import Deps, build_telephony
 from deploy.pbx import AsteriskProcess, PbxError, load_or_create_ami_credentials
 from deploy.prefix import PrefixError, ensure_prefix
-from telephony.actions import PbxActions
-from telephony.astdb import AstDbSync
-from telephony.tracker import ParticipantTracker
 
 log = logging.getLogger("conference_bot")
 
@@ -58,13 +55,11 @@ async def serve(settings: Settings) -> int:
             await owned.start()
             log.info("Started %s in %.2f s", install.version, owned.boot_seconds or 0.0)
 
-        ami = ami_client(cfg, load_or_create_ami_credentials(cfg.run_dir))
-        tracker = ParticipantTracker()
-        tracker.subscribe(ami)
-        sync = AstDbSync(ami, service)
-        sync.subscribe()
-        service.add_observer(sync)
-        deps = Deps(settings, service, ami, tracker, PbxActions(ami, tracker))
+        creds = load_or_create_ami_credentials(cfg.run_dir)
+        tel = build_telephony(service, host=cfg.bind_address, port=cfg.ami_port,
+                              username=creds.username, secret=creds.password)  # fmt: skip
+        ami = tel.ami
+        deps = Deps(settings, service, ami, tel.tracker, tel.actions)
         await ami.start()
         if not await ami.wait_ready(15):
             log.error("AMI did not become ready; still trying in the background")

@@ -13,6 +13,7 @@ import pytest
 
 from bot.repository import Repository
 from bot.service import ConferenceService
+from bot.wiring import build_telephony
 from deploy.pbx import (
     AmiCredentials,
     PbxConfig,
@@ -158,14 +159,10 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[[Pbx], Awaitable[
         repo = await Repository.open(tmp_path / f"conference-{len(made)}.db")
         service = ConferenceService(repo)
         await service.setup_server("800", "test")
-        ami = AmiClient(host="127.0.0.1", port=pbx.cfg.ami_port, username=pbx.creds.username,
-                        secret=pbx.creds.password)  # fmt: skip
-        tracker = ParticipantTracker()
-        tracker.subscribe(ami)
-        sync = AstDbSync(ami, service)
-        sync.subscribe()
-        service.add_observer(sync)
-        stack = Stack(pbx, service, ami, tracker, sync, PbxActions(ami, tracker))
+        tel = build_telephony(service, host="127.0.0.1", port=pbx.cfg.ami_port,
+                              username=pbx.creds.username, secret=pbx.creds.password)  # fmt: skip
+        ami, tracker = tel.ami, tel.tracker
+        stack = Stack(pbx, service, ami, tracker, tel.sync, tel.actions)
 
         async def record(update: Update) -> None:
             stack.updates.append(update)
