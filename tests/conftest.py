@@ -8,6 +8,8 @@ import pytest
 from bot.repository import Repository
 from bot.service import ConferenceService
 
+pytest_plugins = ["tests.pbx"]
+
 
 @pytest.fixture
 async def repo(tmp_path: Path) -> AsyncIterator[Repository]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy.pbx import PbxConfig
-from tests.telephony.conftest import free_both, free_port
+from tests.pbx import free_both, free_port
 from tests.telephony.sipp import Sipp
 
 

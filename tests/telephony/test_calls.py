@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from telephony.tracker import CallRefused, RoomSnapshot
-from tests.telephony.conftest import TRUNK_IP, Pbx, eventually
+from tests.pbx import TRUNK_IP, Pbx, eventually
 
 
 async def test_join_with_id_and_pin(shared_pbx: Pbx, make_stack) -> None:

@@ -8,7 +8,7 @@ import signal
 
 from deploy.pbx import run_cli
 from telephony.tracker import PbxStatus
-from tests.telephony.conftest import Pbx, eventually
+from tests.pbx import Pbx, eventually
 
 
 async def test_asterisk_killed_and_restarted(own_pbx: Pbx, make_stack) -> None:

@@ -1,4 +1,5 @@
-"""A real Asterisk from the bundled prefix on free loopback ports, and the bot's AMI stack."""
+"""Fixtures: a real Asterisk from the bundled prefix on free loopback ports, and the bot's
+AMI stack wired to it. Loaded for every test package through ``pytest_plugins``."""
 
 from __future__ import annotations
 
