@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -50,7 +50,7 @@ def _port(env: Mapping[str, str]) -> int:
         return 3000
     # 0 asks the system for a free port (tests); SlackRunner.http_port tells which.
     if not raw.isdigit() or not 0 <= int(raw) <= 65535:
-        raise SettingsError(f"SLACK_HTTP_PORT must be a port number from 1 to 65535, got {raw!r}.")
+        raise SettingsError(f"SLACK_HTTP_PORT must be a port number (1 to 65535), got {raw!r}.")
     return int(raw)
 
 
@@ -111,8 +111,10 @@ class SlackSettings:
         return problems
 
 
-def web_client(slack: SlackSettings) -> AsyncWebClient:
-    return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+def web_client(slack: SlackSettings, session: ClientSession | None = None) -> AsyncWebClient:
+    """The Web API client; with ``session``, every call (and every ``respond()``) reuses
+    its connections instead of opening one each."""
+    return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url, session=session)
 
 
 def build_app(deps: Deps, slack: SlackSettings, *, live: LiveCards | None = None) -> AsyncApp:
@@ -152,11 +154,13 @@ class SlackRunner:
         *,
         socket: AsyncSocketModeHandler | None = None,
         http: web.AppRunner | None = None,
+        session: ClientSession | None = None,
     ) -> None:
         self.app = app
         self.live = live
         self._socket = socket
         self._http = http
+        self._session = session
 
     @property
     def mode(self) -> Literal["socket", "http"]:
@@ -178,16 +182,36 @@ class SlackRunner:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         if self._http is not None:
             await self._http.cleanup()
+        if self._session is not None:
+            await self._session.close()
 
 
 async def start_slack(
     deps: Deps, slack: SlackSettings, *, live: LiveCards | None = None
 ) -> SlackRunner:
-    """Connect to Slack in the mode the settings select and start live updates."""
+    """Connect to Slack in the mode the settings select and start live updates.
+
+    ``live`` (tests, the benchmark) brings its own client; otherwise one HTTP session is
+    opened here for all Web API calls and closed by ``SlackRunner.stop``.
+    """
     problems = slack.missing()
     if problems:
         raise SettingsError("Slack is not configured:\n- " + "\n- ".join(problems))
-    live = live or LiveCards(deps, web_client(slack))
+    session = None
+    if live is None:
+        session = ClientSession()
+        live = LiveCards(deps, web_client(slack, session))
+    try:
+        return await _start(deps, slack, live, session)
+    except BaseException:
+        if session is not None:
+            await session.close()
+        raise
+
+
+async def _start(
+    deps: Deps, slack: SlackSettings, live: LiveCards, session: ClientSession | None
+) -> SlackRunner:
     app = build_app(deps, slack, live=live)
     try:
         who = await app.client.auth_test()
@@ -200,12 +224,12 @@ async def start_slack(
     if slack.mode == "socket":
         handler = AsyncSocketModeHandler(app, slack.app_token)
         await handler.connect_async()  # type: ignore[no-untyped-call]
-        runner = SlackRunner(app, live, socket=handler)
+        runner = SlackRunner(app, live, socket=handler, session=session)
     else:
         http = web.AppRunner(app.web_app(path=EVENTS_PATH, port=slack.http_port))
         await http.setup()
         await web.TCPSite(http, slack.http_host, slack.http_port).start()
-        runner = SlackRunner(app, live, http=http)
+        runner = SlackRunner(app, live, http=http, session=session)
         log.info(
             "Slack: HTTP mode on http://%s:%s%s", slack.http_host, runner.http_port, EVENTS_PATH
         )

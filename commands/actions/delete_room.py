@@ -1,0 +1,32 @@
+"""The "Request deletion" button of a room on the Home tab: the confirm modal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commands import ids, render
+from commands.context import SlackContext
+from commands.errors import guard
+
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    async def delete_room(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        room = await ctx.deps.service.get_room_by_id(int(action["value"]))
+        admin = await ctx.admins.is_admin(body["user"]["id"])
+        view = render.delete_modal(
+            room,
+            ctx.deps.tracker.count(room.id),
+            ctx.pbx_online,
+            admin=admin,
+            metadata={"room_id": room.id},
+        )
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    app.action(ids.ROOM_DELETE)(guard(delete_room))

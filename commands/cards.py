@@ -1,0 +1,54 @@
+"""Posting a dial-in card and remembering it, so live counts reach it (also after a restart)."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Room
+from commands import render
+from commands.context import SlackContext, actor
+from commands.notify import slack_error
+
+log = logging.getLogger(__name__)
+
+_CANNOT_POST = {
+    "not_in_channel": "I am not in that channel. Invite me (`/invite @Conference`) and try again.",
+    "channel_not_found": "I cannot see that channel. Invite me to it and try again.",
+    "is_archived": "That channel is archived.",
+    "restricted_action": "This workspace does not let me post in that channel.",
+}
+
+
+async def post_card(
+    ctx: SlackContext,
+    client: AsyncWebClient,
+    room: Room,
+    *,
+    channel: str,
+    include_pin: bool,
+    user_id: str,
+) -> str | None:
+    """Post the card; return what went wrong, for the poster, or None."""
+    server = await ctx.deps.service.get_server()
+    tracker = ctx.deps.tracker
+    card = render.dial_in_card(
+        room, server, tracker.count(room.id), ctx.pbx_online, include_pin=include_pin
+    )
+    try:
+        posted = await client.chat_postMessage(channel=channel, **card)
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error in _CANNOT_POST:
+            return _CANNOT_POST[error]
+        raise
+    await ctx.deps.service.remember_card(
+        channel=str(posted["channel"]),
+        ts=str(posted["ts"]),
+        room_id=room.id,
+        include_pin=include_pin and room.has_pin,
+        posted_by=actor(user_id),
+    )
+    return None

@@ -1,0 +1,54 @@
+"""Every block, action and callback ID the Slack front end uses, in one place.
+
+Slack echoes these back in interaction payloads, so changing one breaks buttons on messages
+already posted: add new IDs rather than renaming old ones.
+"""
+
+from __future__ import annotations
+
+COMMAND = "/conference"
+
+# -- modals (callback IDs) -------------------------------------------------------------------
+CREATE_VIEW = "room_create"
+EDIT_VIEW = "room_edit"
+DELETE_VIEW = "room_delete"
+SHARE_VIEW = "room_share"
+APOLOGY_VIEW = "apology"
+HOME_VIEW = "home"
+
+# -- input blocks (block IDs; inline errors are keyed by these) ------------------------------
+NAME_BLOCK = "name"
+CONFERENCE_ID_BLOCK = "conference_id"
+PIN_BLOCK = "pin"
+REMOVE_PIN_BLOCK = "remove_pin"
+LIMIT_BLOCK = "max_participants"
+LANGUAGE_BLOCK = "language"
+REASON_BLOCK = "reason"
+CHANNEL_BLOCK = "channel"
+INCLUDE_PIN_BLOCK = "include_pin"
+
+# The element inside each input block: one per block, so the action ID can be shared.
+INPUT = "value"
+
+# A domain error's ``field`` -> the input block that shows it.
+FIELD_BLOCKS = {
+    "name": NAME_BLOCK,
+    "conference_id": CONFERENCE_ID_BLOCK,
+    "pin": PIN_BLOCK,
+    "max_participants": LIMIT_BLOCK,
+    "language": LANGUAGE_BLOCK,
+    "reason": REASON_BLOCK,
+}
+
+# -- buttons (action IDs) ---------------------------------------------------------------------
+HELP_CREATE = "help_create"
+HELP_LIST = "help_list"
+ROOM_EDIT = "room_edit"
+ROOM_SHARE = "room_share"
+ROOM_DELETE = "room_delete"
+APPROVE_DELETION = "deletion_approve"
+DENY_DELETION = "deletion_deny"
+CONFIRM_SERVER_DELETE = "server_delete_confirm"
+
+# Block IDs of messages the app updates later.
+DECISION_BLOCK = "deletion_decision"

@@ -1,0 +1,26 @@
+"""``/conference info ROOM``: a dial-in card in this channel, with a live count.
+
+A room with a PIN opens a modal first, so the poster decides whether the PIN is shown.
+"""
+
+from __future__ import annotations
+
+from commands import cards, render
+from commands.slash.invocation import Invocation
+
+
+def check(args: list[str]) -> str | None:
+    return None if args else "Say which room: `/conference info ROOM`."
+
+
+async def run(inv: Invocation) -> None:
+    room = await inv.service.get_room(" ".join(inv.args))
+    if room.has_pin:
+        view = render.share_modal(room, channel=inv.channel_id)
+        await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
+        return
+    problem = await cards.post_card(
+        inv.ctx, inv.client, room, channel=inv.channel_id, include_pin=False, user_id=inv.user_id
+    )
+    if problem:
+        await inv.say(problem)
