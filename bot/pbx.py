@@ -68,6 +68,7 @@ async def live_pbx(
         yield tel
     finally:
         await ami.close()
+        await tel.sync.close()
 
 
 async def _settled(tel: Telephony, timeout: float = 3.0) -> None:

@@ -97,6 +97,7 @@ async def serve(settings: Settings) -> int:
         if slack is not None:
             await slack.stop()
         await ami.close()
+        await tel.sync.close()
         return 0
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,18 +14,21 @@ AstDB persists inside Asterisk, so calls keep working while the bot is down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 
 from bot.models import Room, Server
 from bot.service import ConferenceService, RoomChange
 from telephony.ami import AmiClient
-from telephony.errors import PbxUnavailable
+from telephony.errors import PbxActionFailed, PbxUnavailable
 from telephony.tracker import bridge_name
 
 log = logging.getLogger(__name__)
 
 FAMILY = "conference"
+UPDATE_BUDGET = 1.5  # seconds one change may take to reach AstDB before we defer it
 _ROOM_KEY = re.compile(r"^/conference/rooms/([0-9]+)/")
 
 
@@ -36,6 +39,7 @@ class AstDbSync:
         self._ami = ami
         self._service = service
         self.synced = False  # True once a full resync finished on the current connection
+        self._retry: asyncio.Future[None] | None = None
 
     def subscribe(self) -> None:
         self._ami.on_ready(self.resync)
@@ -86,6 +90,47 @@ class AstDbSync:
     async def room_changed(self, change: RoomChange) -> None:
         if not self._ami.connected:
             return  # resync on reconnect brings Asterisk up to date
+        await self._bounded(self._apply_room(change), f"room {change.room.id}")
+
+    async def server_changed(self, server: Server | None) -> None:
+        if self._ami.connected:
+            await self._bounded(self.write_server(server), "the server")
+
+    async def _bounded(self, work: Awaitable[None], what: str) -> None:
+        """Run one update within a budget: front ends (a Slack modal has 3 s) wait for it.
+
+        On failure the change is already saved; a background resync brings Asterisk up to date.
+        """
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET):
+                await work
+        except (TimeoutError, PbxUnavailable, PbxActionFailed) as exc:
+            log.warning("AstDB update for %s failed (%s); resyncing in the background",
+                        what, type(exc).__name__)  # fmt: skip
+            self._resync_soon()
+
+    def _resync_soon(self) -> None:
+        if self._retry is not None and not self._retry.done():
+            return
+        self._retry = asyncio.ensure_future(self._resync_until_done())
+
+    async def _resync_until_done(self) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            if self._ami.connected:
+                try:
+                    await self.resync()
+                    return
+                except (PbxUnavailable, PbxActionFailed) as exc:
+                    log.warning("AstDB resync failed (%s); trying again", exc)
+            delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+
+    async def _apply_room(self, change: RoomChange) -> None:
         if change.kind == "deleted":
             await self._del_tree(f"{FAMILY}/rooms/{change.room.conference_id}")
             # Callers still in a deleted room hear goodbye (dialplan, on KICKED) and leave.
@@ -106,10 +151,6 @@ class AstDbSync:
         await self.write_room(change.room)
         if change.previous and change.previous.conference_id != change.room.conference_id:
             await self._del_tree(f"{FAMILY}/rooms/{change.previous.conference_id}")
-
-    async def server_changed(self, server: Server | None) -> None:
-        if self._ami.connected:
-            await self.write_server(server)
 
     # -- full resync ----------------------------------------------------------------------
 

@@ -62,3 +62,29 @@ async def test_calls_work_while_the_bot_is_down(own_pbx: Pbx, make_stack) -> Non
 
     await eventually(in_bridge, what="caller joined without the bot")
     assert (await call).ok
+
+
+async def test_a_hung_pbx_does_not_hold_up_changes(own_pbx: Pbx, make_stack) -> None:
+    stack = await make_stack(own_pbx)
+    room = await stack.service.create_room(name="Sales", conference_id="4321", actor="test")
+    pid = own_pbx.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # Asterisk freezes: AMI stays connected but answers nothing
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await stack.service.update_room("Sales", actor="test", conference_id="9999")
+        assert loop.time() - started < 2.5  # within a Slack modal's 3 s, saved all the same
+        assert (await stack.service.get_room("9999")).id == room.id
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Once Asterisk answers again, the deferred change reaches AstDB.
+    await eventually(lambda: stack.sync.synced, what="resync")
+
+    async def moved() -> bool:
+        return bool(await stack.sync.stored_conference_ids() == {"9999"})
+
+    await eventually(moved, timeout=20, what="AstDB shows the new conference ID")
+    call = asyncio.create_task(own_pbx.sipp.call("800", dtmf="9999#", hold_ms=2000))
+    await eventually(lambda: stack.tracker.count(room.id) == 1, what="new ID works")
+    assert (await call).ok
