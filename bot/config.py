@@ -17,6 +17,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
+    if path.stat().st_mode & 0o077:
+        # It holds tokens and phone passwords: owner only, like every file with secrets.
+        os.chmod(path, 0o600)
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):

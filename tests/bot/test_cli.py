@@ -193,6 +193,9 @@ def test_console_script_and_module(tmp_path: Path) -> None:
 
 
 def test_dotenv_sets_the_database(tmp_path: Path, cli) -> None:
-    (tmp_path / ".env").write_text("# settings\nCONFERENCE_DB=custom/place.db\n")
+    env_file = tmp_path / ".env"
+    env_file.write_text("# settings\nexport CONFERENCE_DB='custom/place.db'  \n")
+    env_file.chmod(0o644)
     assert cli("server", "setup")[0] == 0
     assert (tmp_path / "custom" / "place.db").exists()
+    assert env_file.stat().st_mode & 0o777 == 0o600
