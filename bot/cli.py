@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -272,7 +273,7 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
     info = await pbx.status_dict(ctx.settings, ctx.service)
     if args.json:
         ctx.json(info)
-        return 0
+        return 0 if info["running"] else 3
     if not info["running"]:
         ctx.print("PBX: not running (start it: conference-bot pbx start)")
         return 3
@@ -383,14 +384,14 @@ async def cmd_requests_deny(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
-    entries = await ctx.service.audit_log(args.limit)
+    entries = list(reversed(await ctx.service.audit_log(args.limit)))  # oldest first
     if args.json:
         ctx.json([asdict(e) for e in entries])
         return 0
     if not entries:
         ctx.print("The audit log is empty.")
         return 0
-    for e in reversed(entries):
+    for e in entries:
         ctx.print(f"{e.at}  {e.actor}  {e.action}  {e.summary}")
     return 0
 
@@ -445,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         "delete",
         cmd_server_delete,
         "delete the server (only once it has no rooms and no phone number)",
+        live=True,
     )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
@@ -521,7 +523,13 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         if not getattr(args, "live", False):
             return await handler(Context(service, settings, out, err), args)
         async with pbx.live_pbx(settings, service) as live:
-            return await handler(Context(service, settings, out, err, live), args)
+            code = await handler(Context(service, settings, out, err, live), args)
+            if live is not None and not await live.sync.settle(5.0):
+                err.write(
+                    "warning: the PBX did not confirm the change in time. It is saved, and "
+                    "reaches Asterisk at its next sync (run: conference-bot pbx start).\n"
+                )
+            return code
     finally:
         await repo.close()
 
@@ -567,6 +575,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error of ours. Silence the final flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception:
         incident = uuid.uuid4().hex[:8]
         _setup_file_logging(settings)

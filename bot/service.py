@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -82,6 +82,13 @@ def clean_name(value: str) -> str:
     if any(not ch.isprintable() for ch in name):
         raise errors.InvalidInput(
             "The room name cannot contain line breaks or control characters.", field="name"
+        )
+    if name.isdigit():
+        # Rooms are looked up by name or conference ID: a name of digits would be ambiguous.
+        raise errors.InvalidInput(
+            f"The room name cannot be only digits (it would look like a conference ID); add a "
+            f'word, for example "Room {name}".',
+            field="name",
         )
     return name
 
@@ -570,25 +577,33 @@ class ConferenceService:
         values = _validate(**checks)
         async with self.repo.write() as repo:
             before = await self._find(repo, ref)
-            new_name = values.get("name", before.name)
-            new_id = values.get("conference_id", before.conference_id)
-            await self._check_unique(repo, name=new_name, conference_id=new_id, room_id=before.id)
-            await repo.update_room(
-                before.id,
-                name=new_name,
-                name_key=name_key(new_name),
-                conference_id=new_id,
+            wanted = replace(
+                before,
+                name=values.get("name", before.name),
+                conference_id=values.get("conference_id", before.conference_id),
                 pin=values.get("pin", before.pin),
                 max_participants=values.get("max_participants", before.max_participants),
                 language=values.get("language", before.language),
+            )
+            changes = _describe_changes(before, wanted)
+            if not changes:
+                return before  # nothing changed: no write, no audit line, no timestamps touched
+            await self._check_unique(
+                repo, name=wanted.name, conference_id=wanted.conference_id, room_id=before.id
+            )
+            await repo.update_room(
+                before.id,
+                name=wanted.name,
+                name_key=name_key(wanted.name),
+                conference_id=wanted.conference_id,
+                pin=wanted.pin,
+                max_participants=wanted.max_participants,
+                language=wanted.language,
                 actor=actor,
                 now=now_iso(),
             )
             after = await repo.room_by_id(before.id)
             assert after is not None
-            changes = _describe_changes(before, after)
-            if not changes:
-                return before  # nothing changed: no audit line, no timestamps touched
             await self._audit(
                 actor,
                 "room.update",

@@ -69,11 +69,14 @@ class AstDbSync:
             log.debug("DBDel %s/%s: %s", family, key, exc)
 
     async def write_room(self, room: Room) -> None:
+        """Write a room's keys, the ``room`` key last: callers are admitted only once it
+        exists (and the dialplan also refuses an ID whose ``pin`` key is missing), so a
+        half-written room can never be joined without its PIN."""
         family = f"{FAMILY}/rooms/{room.conference_id}"
-        await self._put(family, "room", str(room.id))
         await self._put(family, "pin", room.pin or "")
         await self._put(family, "max", str(room.max_participants))
         await self._put(family, "lang", room.language)
+        await self._put(family, "room", str(room.id))
 
     async def write_server(self, server: Server | None) -> None:
         if server is None:
@@ -125,6 +128,16 @@ class AstDbSync:
                 except (PbxUnavailable, PbxActionFailed) as exc:
                     log.warning("AstDB resync failed (%s); trying again", exc)
             delay = min(delay * 2, 10.0)
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait for a deferred resync, if any; False if Asterisk is still not up to date."""
+        if self._retry is None or self._retry.done():
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._retry), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         if self._retry is not None:

@@ -88,7 +88,7 @@ def test_edit_delete_and_audit(cli) -> None:
     assert all("cli:alice" in line for line in lines)
     assert "PIN removed" in out and "2468" not in out and "1357" not in out
     entries = json.loads(cli("audit", "--json")[1])
-    assert entries[0]["action"] == "room.delete"
+    assert entries[-1]["action"] == "room.delete"  # oldest first, like the text
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,7 @@ async def test_defaults(service: ConferenceService) -> None:
         ("name", {"name": "   "}, "cannot be empty"),
         ("name", {"name": "x" * 65}, "at most 64"),
         ("name", {"name": "two\nlines"}, "line breaks"),
+        ("name", {"name": "4323"}, "cannot be only digits"),
         ("conference_id", {"conference_id": "12"}, "3 to 10 digits"),
         ("conference_id", {"conference_id": "12345678901"}, "3 to 10 digits"),
         ("conference_id", {"conference_id": "12a4"}, "3 to 10 digits"),
@@ -335,10 +336,11 @@ async def test_audit_records_changes_without_pins(service: ConferenceService) ->
         assert pin not in dump
 
 
-async def test_unchanged_edit_writes_no_audit(service: ConferenceService) -> None:
-    await make_room(service)
+async def test_unchanged_edit_writes_nothing(service: ConferenceService) -> None:
+    room = await make_room(service, max_participants=10)
     before = len(await service.audit_log(100))
-    await service.update_room("Sales", actor=ADMIN, name="Sales")
+    same = await service.update_room("Sales", actor="someone", name="Sales", max_participants=10)
+    assert same == room == await service.get_room("Sales")  # updated_at/by untouched
     assert len(await service.audit_log(100)) == before
 
 

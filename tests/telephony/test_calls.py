@@ -173,3 +173,17 @@ async def test_strangers_and_bad_passwords_are_refused(shared_pbx: Pbx, make_sta
     other_extension = await shared_pbx.sipp.call("801", refused="404")
     assert other_extension.ok, other_extension.log
     assert stack.tracker.counts() == {}
+
+
+async def test_half_written_room_is_refused(shared_pbx: Pbx, make_stack) -> None:
+    """Only a room key, no pin key (an interrupted write): callers must not get in."""
+    stack = await make_stack(shared_pbx)
+    await stack.ami.action({"Action": "DBPut", "Family": "conference/rooms/6060",
+                            "Key": "room", "Val": "99"})  # fmt: skip
+    try:
+        result = await shared_pbx.sipp.call("800", dtmf="6060#6060#6060#", wait_for_hangup=True)
+        assert result.ok, result.log
+        await eventually(lambda: bool(stack.user_events("ConferenceInvalidId")), what="refused")
+        assert stack.tracker.count(99) == 0
+    finally:
+        await stack.ami.action({"Action": "DBDelTree", "Family": "conference/rooms/6060"})
