@@ -129,9 +129,12 @@ class LiveCards:
             await self.refresh_all()  # every count switches to or from "PBX offline"
 
     async def room_changed(self, change: RoomChange) -> None:
-        """Service observer: a rename shows on the cards, a deletion replaces them."""
+        """Service observer: a rename shows on the cards, a deletion replaces them, a new
+        PIN is never shown where the old one was."""
         if change.kind == "deleted":
             self._deleted[change.room.id] = change.room.name
+        elif change.previous is not None and change.previous.pin != change.room.pin:
+            await self._deps.service.withdraw_card_pins(change.room.id)
         await self.room_dirty(change.room.id)
 
     async def server_changed(self, server: Server | None) -> None:

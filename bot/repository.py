@@ -398,6 +398,13 @@ class Repository:
         )
         return [SlackCard(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
+    async def clear_card_pins(self, room_id: int) -> int:
+        async with self._conn.execute(
+            "UPDATE slack_cards SET include_pin = 0 WHERE room_id = ? AND include_pin = 1",
+            (room_id,),
+        ) as cur:
+            return cur.rowcount
+
     async def delete_card(self, channel: str, ts: str) -> None:
         await self._exec("DELETE FROM slack_cards WHERE channel = ? AND ts = ?", (channel, ts))
 

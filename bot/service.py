@@ -771,6 +771,12 @@ class ConferenceService:
         async with self.repo.read() as repo:
             return await repo.list_cards(room_id)
 
+    async def withdraw_card_pins(self, room_id: int) -> int:
+        """Stop showing the PIN on a room's cards: a new PIN must not reach channels that
+        had the old one (changing it is how an admin shuts a channel out)."""
+        async with self.repo.write() as repo:
+            return await repo.clear_card_pins(room_id)
+
     async def forget_card(self, channel: str, ts: str) -> None:
         async with self.repo.write() as repo:
             await repo.delete_card(channel, ts)

@@ -94,6 +94,26 @@ async def test_the_pin_is_shown_only_if_the_poster_chooses(
     assert cards == {CHANNEL: False, "CTEAM": True}
 
 
+async def test_a_new_pin_never_reaches_a_card_that_showed_the_old_one(
+    slack: HttpDriver, service: ConferenceService, live: LiveCards
+) -> None:
+    room = await service.create_room(name="Board", conference_id="4242", pin="9876", actor="t")
+    await slack.command("info Board", user=ALICE)
+    opened = await slack.fake.wait_for("views.open")
+    await slack.submit(opened.args["view"], {"channel": "CTEAM", "include_pin": True}, user=ALICE)
+    posted = await slack.fake.wait_for("chat.postMessage")
+    assert "*PIN:* 9876#" in posted.args["blocks"][1]["text"]["text"]
+    await eventually(lambda: service.cards(room.id))
+
+    await service.update_room("Board", actor="t", pin="1357")
+    update = await slack.fake.wait_for("chat.update")
+    await live.wait_idle()
+    shown = str([c.args for c in slack.fake.calls_to("chat.update")])
+    assert "1357" not in shown and "9876" not in shown
+    assert "*PIN:* ask the organiser" in update.args["blocks"][1]["text"]["text"]
+    assert [c.include_pin for c in await service.cards(room.id)] == [False]
+
+
 async def test_updates_are_coalesced_to_one_a_second_and_end_on_the_final_count(
     slack: HttpDriver, service: ConferenceService, tracker: ParticipantTracker, live: LiveCards
 ) -> None:
