@@ -12,7 +12,7 @@ from bot.config import Settings, SettingsError
 from bot.pbx import is_running, pbx_config, run_dir
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.slack_app import SlackRunner, SlackSettings, start_slack
+from bot.slack_app import SlackRunner, SlackSettings, SlackUnreachable, start_slack
 from bot.wiring import Deps, build_telephony
 from deploy.pbx import AsteriskProcess, PbxError, load_or_create_ami_credentials
 from deploy.prefix import PrefixError, ensure_prefix
@@ -34,6 +34,21 @@ def setup_logging() -> None:
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
 
 
+async def connect_slack(deps: Deps, slack: SlackSettings) -> SlackRunner | None:
+    """Connect to Slack, retrying while it cannot be reached; the PBX runs meanwhile."""
+    delay = 2.0
+    while True:
+        try:
+            return await start_slack(deps, slack)
+        except SlackUnreachable as exc:
+            log.warning("%s; trying again in %.0f s (the PBX keeps working)", exc, delay)
+        except SettingsError as exc:
+            log.error("Slack is not connected: %s The PBX and the CLI keep working.", exc)
+            return None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 60.0)
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM. Without Slack tokens the PBX and the CLI still work."""
     slack_settings = SlackSettings.from_environ(settings.environ)
@@ -42,6 +57,7 @@ async def serve(settings: Settings) -> int:
     service = ConferenceService(repo, max_rooms=settings.max_rooms)
     owned: AsteriskProcess | None = None
     slack: SlackRunner | None = None
+    slack_task: asyncio.Task[SlackRunner | None] | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,7 +87,7 @@ async def serve(settings: Settings) -> int:
                 "\n  - ".join(problems),
             )
         else:
-            slack = await start_slack(deps, slack_settings)
+            slack_task = asyncio.create_task(connect_slack(deps, slack_settings))
 
         server = await service.get_server()
         dial = (
@@ -94,6 +110,13 @@ async def serve(settings: Settings) -> int:
                 log.error("Asterisk exited (code %s); restarting it", owned.returncode)
                 await owned.start()
         log.info("Stopping")
+        if slack_task is not None:
+            if slack_task.done():
+                slack = slack_task.result()
+            else:
+                slack_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await slack_task
         if slack is not None:
             await slack.stop()
         await ami.close()

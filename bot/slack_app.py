@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -144,6 +144,10 @@ def build_app(deps: Deps, slack: SlackSettings, *, live: LiveCards | None = None
     return app
 
 
+class SlackUnreachable(ConnectionError):
+    """Slack could not be reached (network, DNS); worth trying again later."""
+
+
 class SlackRunner:
     """A running Slack front end; ``stop()`` disconnects and stops live updates."""
 
@@ -220,15 +224,27 @@ async def _start(
             f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); it must be "
             f"{HOW_TO_GET['SLACK_BOT_TOKEN']}."
         ) from None
+    except (ClientError, OSError, TimeoutError) as exc:
+        raise SlackUnreachable(f"cannot reach Slack at {slack.api_url} ({exc})") from None
     log.info("Slack: signed in as %s in %s (%s mode)", who.get("user"), who.get("team"), slack.mode)
     if slack.mode == "socket":
         handler = AsyncSocketModeHandler(app, slack.app_token)
-        await handler.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+        except (ClientError, OSError, TimeoutError) as exc:
+            raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
         runner = SlackRunner(app, live, socket=handler, session=session)
     else:
         http = web.AppRunner(app.web_app(path=EVENTS_PATH, port=slack.http_port))
         await http.setup()
-        await web.TCPSite(http, slack.http_host, slack.http_port).start()
+        try:
+            await web.TCPSite(http, slack.http_host, slack.http_port).start()
+        except OSError as exc:
+            await http.cleanup()
+            raise SettingsError(
+                f"cannot listen on {slack.http_host}:{slack.http_port} for Slack ({exc.strerror}); "
+                "set SLACK_HTTP_PORT to a free port."
+            ) from None
         runner = SlackRunner(app, live, http=http, session=session)
         log.info(
             "Slack: HTTP mode on http://%s:%s%s", slack.http_host, runner.http_port, EVENTS_PATH
