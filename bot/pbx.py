@@ -15,6 +15,7 @@ from bot.wiring import Telephony, build_telephony
 from deploy.pbx import (
     PbxConfig,
     load_or_create_ami_credentials,
+    running_config,
     start_detached,
     stop_detached,
 )
@@ -32,8 +33,9 @@ def run_dir(settings: Settings) -> Path:
 
 
 def pbx_config(settings: Settings) -> PbxConfig:
+    """The PBX settings; where an Asterisk already runs, the addresses it really uses."""
     try:
-        return PbxConfig.from_env(settings.environ, run_dir(settings))
+        return running_config(PbxConfig.from_env(settings.environ, run_dir(settings)))
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
 
@@ -106,7 +108,11 @@ async def status_dict(settings: Settings, service: ConferenceService) -> dict[st
                 info["asterisk_version"] = (
                     str(core.get("AsteriskVersion", "")) or info["asterisk_version"]
                 )
-                info["active_rooms"] = {str(k): v for k, v in live.tracker.counts().items()}
+                ids = {r.id: r.conference_id for r in await service.list_rooms()}
+                info["active_rooms"] = {  # conference ID -> callers in it now
+                    ids.get(room, f"room-{room}"): count
+                    for room, count in live.tracker.counts().items()
+                }
     return info
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import errno
 import ipaddress
 import json
@@ -48,6 +49,7 @@ __all__ = [
     "load_or_create_ami_credentials",
     "render_config",
     "run_cli",
+    "running_config",
     "start_detached",
     "status",
     "stop_detached",
@@ -58,6 +60,7 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CREDENTIALS_FILE = "ami-credentials.json"
 PID_FILE = "asterisk.pid"
+PORTS_FILE = "ports.json"  # where the running instance listens (no secrets)
 CONSOLE_LOG = "console.log"
 AMI_USERNAME = "conference-bot"
 # Files holding secrets.
@@ -509,6 +512,14 @@ def _spawn(
     finally:
         console.close()
     _write_file(cfg.pid_file, f"{proc.pid}\n", 0o644)
+    ports = {
+        "bind_address": cfg.bind_address,
+        "sip_port": cfg.sip_port,
+        "ami_port": cfg.ami_port,
+        "rtp_start": cfg.rtp_start,
+        "rtp_end": cfg.rtp_end,
+    }
+    _write_file(cfg.run_dir / PORTS_FILE, json.dumps(ports) + "\n", 0o644)
     log.info(
         "started asterisk pid %d (SIP udp %s:%d, AMI %s:%d)",
         proc.pid,
@@ -731,6 +742,28 @@ def status(run_dir: Path) -> dict[str, Any]:
         "pid_file": str(pid_file),
         "stale": pid_file.exists() and not running,
     }
+
+
+def running_config(cfg: PbxConfig) -> PbxConfig:
+    """``cfg`` with the addresses of the Asterisk running from its run dir, if one is.
+
+    Commands run from another shell may not have the settings it was started with; they
+    must still reach it where it really listens.
+    """
+    if not status(cfg.run_dir)["running"]:
+        return cfg
+    try:
+        ports = json.loads((cfg.run_dir / PORTS_FILE).read_text())
+        return dataclasses.replace(
+            cfg,
+            bind_address=str(ports["bind_address"]),
+            sip_port=int(ports["sip_port"]),
+            ami_port=int(ports["ami_port"]),
+            rtp_start=int(ports["rtp_start"]),
+            rtp_end=int(ports["rtp_end"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return cfg
 
 
 def _starttime(pid: int) -> int | None:

@@ -118,6 +118,16 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
         call.join()
         assert result["r"].ok  # type: ignore[attr-defined]
 
+        # A shell without the PBX_* settings still finds the running PBX where it listens.
+        bare = {k: v for k, v in shell.env.items() if not k.startswith("PBX_")}
+        seen = json.loads(shell("pbx", "status", "--json", env=bare).stdout)
+        assert (seen["sip_port"], seen["ami_port"], seen["ami"]) == (
+            int(shell.env["PBX_SIP_PORT"]),
+            int(shell.env["PBX_AMI_PORT"]),
+            "ready",
+        )
+        assert "PBX offline" not in shell("rooms", "list", env=bare).stdout
+
         again = shell("pbx", "start")
         assert again.returncode == 0 and "already running" in again.stderr
 
