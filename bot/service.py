@@ -330,44 +330,28 @@ class ConferenceService:
     async def assign_number(self, number: str, actor: str) -> Server:
         """Assign (or replace) the server's phone number."""
         clean = clean_phone_number(number)
-        async with self.repo.write() as repo:
-            before = await self._server_in(repo)
-            await repo.update_server(
-                extension=before.extension, phone_number=clean, actor=actor, now=now_iso()
-            )
-            summary = (
-                f"Phone number {before.phone_number} -> {clean}"
-                if before.phone_number
-                else f"Assigned phone number {clean}"
-            )
-            await self._audit(
-                actor,
-                "number.assign",
-                "server",
-                summary,
-                {"phone_number": before.phone_number},
-                {"phone_number": clean},
-            )
-            server = await repo.get_server()
-        assert server is not None
-        await self._notify_server(server)
-        return server
+        return await self._set_number(clean, actor)
 
     async def unassign_number(self, actor: str) -> Server:
+        return await self._set_number(None, actor)
+
+    async def _set_number(self, number: str | None, actor: str) -> Server:
         async with self.repo.write() as repo:
             before = await self._server_in(repo)
-            if before.phone_number is None:
+            old = before.phone_number
+            if number is None and old is None:
                 raise errors.NotFound("The conference server has no phone number to unassign.")
             await repo.update_server(
-                extension=before.extension, phone_number=None, actor=actor, now=now_iso()
+                extension=before.extension, phone_number=number, actor=actor, now=now_iso()
             )
+            if number is None:
+                action, summary = "number.unassign", f"Unassigned phone number {old}"
+            elif old:
+                action, summary = "number.assign", f"Phone number {old} -> {number}"
+            else:
+                action, summary = "number.assign", f"Assigned phone number {number}"
             await self._audit(
-                actor,
-                "number.unassign",
-                "server",
-                f"Unassigned phone number {before.phone_number}",
-                {"phone_number": before.phone_number},
-                {"phone_number": None},
+                actor, action, "server", summary, {"phone_number": old}, {"phone_number": number}
             )
             server = await repo.get_server()
         assert server is not None
