@@ -235,7 +235,8 @@ async def _start(
             raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
         runner = SlackRunner(app, live, socket=handler, session=session)
     else:
-        http = web.AppRunner(app.web_app(path=EVENTS_PATH, port=slack.http_port))
+        # No access log: a line per Slack request is noise (and costs time on the ack path).
+        http = web.AppRunner(app.web_app(path=EVENTS_PATH, port=slack.http_port), access_log=None)
         await http.setup()
         try:
             await web.TCPSite(http, slack.http_host, slack.http_port).start()
