@@ -158,5 +158,7 @@ async def test_slash_command_through_the_running_product(serve) -> None:
         assert len(fake.calls_to("response_url")) == 1  # the forged request did nothing
         assert await served.stop() == 0
         assert "Traceback" not in served.log and "xoxb-test" not in served.log
+        ami = json.loads((served.cwd / "data" / "pbx" / "ami-credentials.json").read_text())
+        assert ami["password"] not in served.log and "2468" not in served.log
     finally:
         await fake.close()
