@@ -79,6 +79,16 @@ def _confirm(ctx: Context, question: str, assume_yes: bool) -> bool:
     return answer in {"y", "yes"}
 
 
+def _pin_arg(value: str | None) -> str | None:
+    """``--pin -`` reads the PIN from a hidden prompt (or stdin in scripts), so it stays out
+    of shell history and ``ps``."""
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass("PIN (4 to 10 digits; empty for none): ")
+    return sys.stdin.readline().strip()
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -302,7 +312,7 @@ async def cmd_rooms_create(ctx: Context, args: argparse.Namespace) -> int:
     room = await ctx.service.create_room(
         name=args.name,
         conference_id=args.id,
-        pin=args.pin,
+        pin=_pin_arg(args.pin),
         max_participants=args.max,
         language=args.language,
         actor=ctx.actor,
@@ -321,7 +331,7 @@ async def cmd_rooms_edit(ctx: Context, args: argparse.Namespace) -> int:
     if args.no_pin:
         changes["pin"] = None
     elif args.pin is not None:
-        changes["pin"] = args.pin
+        changes["pin"] = _pin_arg(args.pin)
     if args.max is not None:
         changes["max_participants"] = args.max
     if args.language is not None:
@@ -469,7 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub(r, "create", cmd_rooms_create, "create a room", live=True)
     p.add_argument("--name", required=True, help="1 to 64 characters, unique ignoring case")
     p.add_argument("--id", required=True, help="conference ID: 3 to 10 digits, unique")
-    p.add_argument("--pin", help="participant PIN: 4 to 10 digits (default: none)")
+    p.add_argument(
+        "--pin", help="participant PIN: 4 to 10 digits, or - to type it unseen (default: none)"
+    )
     p.add_argument("--max", default="10", help="participant limit, 1 to 10 (default 10)")
     p.add_argument("--language", default="en", help="prompt language: en or es (default en)")
     p = sub(
@@ -479,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="new name")
     p.add_argument("--id", help="new conference ID")
     pin = p.add_mutually_exclusive_group()
-    pin.add_argument("--pin", help="new PIN (4 to 10 digits)")
+    pin.add_argument("--pin", help="new PIN (4 to 10 digits), or - to type it unseen")
     pin.add_argument("--no-pin", action="store_true", help="remove the PIN")
     p.add_argument("--max", help="new participant limit, 1 to 10")
     p.add_argument("--language", help="new prompt language: en or es")

@@ -199,3 +199,20 @@ def test_dotenv_sets_the_database(tmp_path: Path, cli) -> None:
     assert cli("server", "setup")[0] == 0
     assert (tmp_path / "custom" / "place.db").exists()
     assert env_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_pin_from_stdin_stays_out_of_argv(tmp_path: Path) -> None:
+    env = os.environ | {"CONFERENCE_DB": str(tmp_path / "x.db")}
+
+    def run(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", *argv], env=env, cwd=tmp_path,
+                              input=stdin, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    assert run("server", "setup").returncode == 0
+    made = run("rooms", "create", "--name", "Sales", "--id", "4321", "--pin", "-", stdin="8642\n")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(run("rooms", "show", "Sales", "--json").stdout)["pin"] == "8642"
+    assert run("rooms", "edit", "Sales", "--pin", "-", stdin="97531\n").returncode == 0
+    assert json.loads(run("rooms", "show", "Sales", "--json").stdout)["pin"] == "97531"
+    bad = run("rooms", "edit", "Sales", "--pin", "-", stdin="12\n")
+    assert bad.returncode == 1 and "4 to 10 digits" in bad.stderr and "12" not in bad.stderr
