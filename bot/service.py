@@ -415,7 +415,16 @@ class ConferenceService:
             raise errors.RoomNotFound("That room no longer exists; it may have been deleted.")
         return room
 
-    async def _find(self, repo: Repository, ref: str) -> Room:
+    async def _find(self, repo: Repository, ref: str | int) -> Room:
+        """A room by name or conference ID (what people type), or by its stable id (an int,
+        what front ends keep between steps: it survives renames and re-numbering)."""
+        if isinstance(ref, int):
+            by_id = await repo.room_by_id(ref)
+            if by_id is None:
+                raise errors.RoomNotFound(
+                    "That room no longer exists; it may have been deleted.", field="room"
+                )
+            return by_id
         key = ref.strip()
         room = None
         if _DIGITS.fullmatch(key):
@@ -537,7 +546,7 @@ class ConferenceService:
 
     async def update_room(
         self,
-        ref: str,
+        ref: str | int,
         *,
         actor: str,
         name: str = UNSET,

@@ -41,7 +41,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         try:
             current = await service.get_room_by_id(int(meta["room_id"]))
             room = await service.update_room(
-                current.conference_id,
+                current.id,  # by id: another edit may have changed its name or conference ID
                 actor=actor(user),
                 name=state.text(view, ids.NAME_BLOCK),
                 conference_id=state.text(view, ids.CONFERENCE_ID_BLOCK),

@@ -210,6 +210,14 @@ async def test_edit_room(service: ConferenceService) -> None:
         await service.get_room("1234")
 
 
+async def test_edit_by_stable_id_survives_renumbering(service: ConferenceService) -> None:
+    room = await make_room(service, "Sales", "1234")
+    await service.update_room("Sales", actor=ADMIN, conference_id="4321", name="Ops")
+    assert (await service.update_room(room.id, actor=ADMIN, pin="5555")).pin == "5555"
+    with pytest.raises(errors.RoomNotFound, match="no longer exists"):
+        await service.update_room(room.id + 100, actor=ADMIN, pin="5555")
+
+
 async def test_edit_room_rules(service: ConferenceService) -> None:
     await make_room(service, "Sales", "1234")
     await make_room(service, "Support", "5678")
