@@ -9,6 +9,7 @@ import sys
 from contextlib import suppress
 
 from bot.config import Settings, SettingsError
+from bot.logs import safe_handler
 from bot.pbx import is_running, pbx_config, run_dir
 from bot.repository import Repository
 from bot.service import ConferenceService
@@ -25,8 +26,12 @@ WATCHDOG_SECONDS = 2.0
 def setup_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[
+            safe_handler(
+                logging.StreamHandler(sys.stderr),
+                "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+            )
+        ],
     )
     # panoramisk logs whole actions at INFO/DEBUG (a DBPut carries a PIN): keep it quiet.
     logging.getLogger("panoramisk").setLevel(logging.ERROR)

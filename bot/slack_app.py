@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import ClientError, ClientSession, web
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,6 +21,7 @@ from bot.live_cards import LiveCards
 from bot.wiring import Deps
 from commands.admins import AdminDirectory
 from commands.context import SlackContext
+from commands.transport import RefusalLog, VerifiedSocketModeHandler, http_app
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class SlackRunner:
         app: AsyncApp,
         live: LiveCards,
         *,
-        socket: AsyncSocketModeHandler | None = None,
+        socket: VerifiedSocketModeHandler | None = None,
         http: web.AppRunner | None = None,
         session: ClientSession | None = None,
     ) -> None:
@@ -227,16 +227,21 @@ async def _start(
     except (ClientError, OSError, TimeoutError) as exc:
         raise SlackUnreachable(f"cannot reach Slack at {slack.api_url} ({exc})") from None
     log.info("Slack: signed in as %s in %s (%s mode)", who.get("user"), who.get("team"), slack.mode)
+    refusals = RefusalLog()
     if slack.mode == "socket":
-        handler = AsyncSocketModeHandler(app, slack.app_token)
+        assert slack.app_token is not None
+        handler = VerifiedSocketModeHandler(app, slack.app_token, refusals)
         try:
             await handler.connect_async()  # type: ignore[no-untyped-call]
         except (ClientError, OSError, TimeoutError) as exc:
             raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
         runner = SlackRunner(app, live, socket=handler, session=session)
     else:
+        # Verified on the raw bytes before anything parses them (commands.transport).
         # No access log: a line per Slack request is noise (and costs time on the ack path).
-        http = web.AppRunner(app.web_app(path=EVENTS_PATH, port=slack.http_port), access_log=None)
+        assert slack.signing_secret is not None
+        endpoint = http_app(app, slack.signing_secret, EVENTS_PATH, refusals)
+        http = web.AppRunner(endpoint, access_log=None)
         await http.setup()
         try:
             await web.TCPSite(http, slack.http_host, slack.http_port).start()

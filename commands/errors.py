@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.response import BoltResponse
@@ -25,6 +26,7 @@ from bot.errors import DomainError
 from commands import render
 from commands.context import SlackContext
 from commands.notify import metadata, tell
+from commands.transport import VERIFIED
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def message_for(error: Exception, body: dict[str, Any]) -> str:
     """A domain error's own message; for anything else a logged incident and an apology."""
     if isinstance(error, DomainError):
         log.info("refused %s: %s (%s)", describe(body), error.code, error.message)
-        return error.message
+        return render.esc(error.message)  # it may quote a room name someone typed
     incident = secrets.token_hex(4)
     log.error(
         "unexpected error [%s] handling %s",
@@ -160,10 +162,17 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def on_error(
         error: Exception,
         body: dict[str, Any],
+        context: AsyncBoltContext,
         response: BoltResponse | None,
         respond: AsyncRespond | None,
         client: AsyncWebClient,
     ) -> BoltResponse | None:
+        if not context.get(VERIFIED):
+            # Defence in depth: commands.transport lets only verified requests in. Whatever
+            # this body says (a response_url, a user, a channel) came from nobody we know,
+            # so nothing is sent anywhere and nothing of it is logged.
+            log.warning("error on an unverified request (%s); nothing sent", type(error).__name__)
+            return BoltResponse(status=401, body="")
         text = message_for(error, body)
         if response is None:  # already acknowledged
             await deliver(text, body, client, respond)
