@@ -155,7 +155,8 @@ def room_list(
     blocks = [section(header)]
     blocks += [section(room_line(r, counts.get(r.id, 0), online)) for r in rooms]
     text = "\n".join(
-        f"{r.name}: ID {r.conference_id}, {pin_text(r)}, {count_text(counts.get(r.id, 0), online)}"
+        f"{esc(r.name)}: ID {r.conference_id}, {pin_text(r)}, "
+        f"{count_text(counts.get(r.id, 0), online)}"
         for r in rooms
     )
     return {"response_type": "ephemeral", "text": text, "blocks": blocks[:50]}
@@ -392,7 +393,7 @@ def deletion_request(request: DeletionRequest, count: int, online: bool) -> dict
         "style": "danger",
     }
     return {
-        "text": f"Deletion request #{request.id}: room {request.room_name}",
+        "text": f"Deletion request #{request.id}: room {esc(request.room_name)}",
         "blocks": [
             section(f"*Deletion request #{request.id}*\n{text}"),
             section(f"*Reason:* {reason}\n*Right now:* {count_text(count, online)}"),
@@ -453,7 +454,7 @@ def dial_in_card(
         details += f"\n*PIN:* {room.pin}#" if include_pin else "\n*PIN:* ask the organiser"
     live = count_text(count, online)
     return {
-        "text": f"Join {room.name}: conference ID {room.conference_id}, {live}",
+        "text": f"Join {esc(room.name)}: conference ID {room.conference_id}, {live}",
         "blocks": [
             section(f"*{esc(room.name)}*: conference call"),
             section(details),
@@ -464,7 +465,7 @@ def dial_in_card(
 
 def deleted_card(room_name: str) -> dict[str, Any]:
     return {
-        "text": f"Room {room_name} was deleted.",
+        "text": f"Room {esc(room_name)} was deleted.",
         "blocks": [
             section(f"~{esc(room_name)}~: this room was deleted; its number no longer works.")
         ],

@@ -34,7 +34,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         try:
             request = await service.deny_deletion(number, admin=actor(user))
         except errors.RequestAlreadyDecided as exc:
-            await respond(text=exc.message, response_type="ephemeral", replace_original=False)
+            await respond(text=esc(exc.message), response_type="ephemeral", replace_original=False)
             await show_decision(client, body, await service.get_request(number))
             return
         await show_decision(client, body, request)
