@@ -16,15 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import pbx
+from bot import exits, pbx
 from bot.config import Settings, SettingsError, load_environ
-from bot.errors import DomainError, ValidationFailed
+from bot.logs import safe_handler
 from bot.models import LANGUAGES, Room, Server
-from bot.repository import Repository, SchemaTooNew
-from bot.service import ConferenceService
+from bot.repository import Repository
+from bot.service import OWNER_PREFIX, ConferenceService
+from bot.text import printable
 from bot.wiring import Telephony
-from deploy.pbx import PbxError
-from deploy.prefix import PrefixError
 from telephony.errors import PbxUnavailable
 
 log = logging.getLogger("conference_bot.cli")
@@ -57,9 +56,16 @@ class Context:
         self.actor = f"cli:{_os_user()}"
 
     def print(self, text: str = "") -> None:
-        print(text, file=self.out)
+        """Values from outside are escaped where they are put in (``printable``, so a newline
+        in one cannot forge a line); this escapes whatever else slipped in, line by line."""
+        print("\n".join(printable(line) for line in text.split("\n")), file=self.out)
+
+    def say(self, text: str) -> None:
+        """A line on stderr (progress, warnings)."""
+        print(printable(text), file=self.err)
 
     def json(self, value: Any) -> None:
+        # ensure_ascii (the default) writes every control character as a \uXXXX escape.
         print(json.dumps(value, indent=2, sort_keys=False), file=self.out)
 
 
@@ -74,7 +80,7 @@ def _confirm(ctx: Context, question: str, assume_yes: bool) -> bool:
     """Ask on a terminal; scripts (no terminal) and --yes go ahead."""
     if assume_yes or not sys.stdin.isatty():
         return True
-    print(f"{question} [y/N] ", end="", file=ctx.err, flush=True)
+    print(f"{printable(question)} [y/N] ", end="", file=ctx.err, flush=True)
     answer = sys.stdin.readline().strip().lower()
     return answer in {"y", "yes"}
 
@@ -89,7 +95,8 @@ def _pin_arg(value: str | None) -> str | None:
     return sys.stdin.readline().strip()
 
 
-def _table(rows: Sequence[Sequence[str]]) -> str:
+def _table(raw: Sequence[Sequence[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in raw]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -101,8 +108,8 @@ def _server_lines(server: Server) -> list[str]:
     return [
         f"Extension:    {server.extension}",
         f"Phone number: {server.phone_number or '(none assigned)'}",
-        f"Created:      {server.created_at} by {server.created_by}",
-        f"Last change:  {server.updated_at} by {server.updated_by}",
+        f"Created:      {server.created_at} by {printable(server.created_by)}",
+        f"Last change:  {server.updated_at} by {printable(server.updated_by)}",
     ]
 
 
@@ -167,13 +174,13 @@ def _room_lines(room: Room, *, show_pin: bool) -> list[str]:
     else:
         pin = room.pin if show_pin else "set (add --show-pin to see it)"
     return [
-        f"Name:          {room.name}",
+        f"Name:          {printable(room.name)}",
         f"Conference ID: {room.conference_id}",
         f"PIN:           {pin}",
         f"Limit:         {room.max_participants} participants",
         f"Prompts:       {LANGUAGES[room.language]} ({room.language})",
-        f"Created:       {room.created_at} by {room.created_by}",
-        f"Last change:   {room.updated_at} by {room.updated_by}",
+        f"Created:       {room.created_at} by {printable(room.created_by)}",
+        f"Last change:   {room.updated_at} by {printable(room.updated_by)}",
     ]
 
 
@@ -242,7 +249,7 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
         )
         return 0
     if not people:
-        ctx.print(f'Nobody is in room "{room.name}" right now.')
+        ctx.print(f'Nobody is in room "{printable(room.name)}" right now.')
         return 0
     rows = [("CALLER", "JOINED", "MUTED", "CHANNEL")]
     rows += [
@@ -255,7 +262,7 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
         for p in people
     ]
     ctx.print(_table(rows))
-    ctx.print(f'\n{len(people)} of {room.max_participants} in "{room.name}".')
+    ctx.print(f'\n{len(people)} of {room.max_participants} in "{printable(room.name)}".')
     return 0
 
 
@@ -263,7 +270,7 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_pbx_start(ctx: Context, args: argparse.Namespace) -> int:
-    info = await pbx.start_pbx(ctx.settings, ctx.service, say=lambda t: ctx.err.write(t + "\n"))
+    info = await pbx.start_pbx(ctx.settings, ctx.service, say=ctx.say)
     ctx.print(
         f"PBX running (pid {info['pid']}): SIP on {info['bind_address']}:{info['sip_port']}, "
         f"AMI on port {info['ami_port']}."
@@ -283,10 +290,10 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
     info = await pbx.status_dict(ctx.settings, ctx.service)
     if args.json:
         ctx.json(info)
-        return 0 if info["running"] else 3
+        return exits.OK if info["running"] else exits.PBX_NOT_RUNNING
     if not info["running"]:
         ctx.print("PBX: not running (start it: conference-bot pbx start)")
-        return 3
+        return exits.PBX_NOT_RUNNING
     ctx.print(f"PBX:       running, pid {info['pid']}, AMI {info['ami']}")
     ctx.print(f"Asterisk:  {info['asterisk_version'] or 'unknown'}")
     ctx.print(f"SIP:       {info['bind_address']}:{info['sip_port']} (RTP {info['rtp_ports']})")
@@ -299,12 +306,28 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_rooms_show(ctx: Context, args: argparse.Namespace) -> int:
     room = await ctx.service.get_room(args.room)
+    owners = [o.owner.removeprefix(OWNER_PREFIX) for o in await ctx.service.owners(room.id)]
     if args.json:
         data = room.public_dict()
         data["pin"] = room.pin
+        data["owners"] = owners
         ctx.json(data)
         return 0
     ctx.print("\n".join(_room_lines(room, show_pin=args.show_pin)))
+    shown = ", ".join(printable(o) for o in owners) or "none (the admins manage it)"
+    ctx.print(f"Owners:        {shown}")
+    return 0
+
+
+async def cmd_rooms_owners(ctx: Context, args: argparse.Namespace) -> int:
+    room = await ctx.service.get_room(args.room)
+    if args.change == "add":
+        added = await ctx.service.add_owner(room.id, args.user, actor=ctx.actor)
+        who = added.owner.removeprefix(OWNER_PREFIX)
+        ctx.print(f'{who} now owns room "{printable(room.name)}".')
+    else:
+        await ctx.service.remove_owner(room.id, args.user, actor=ctx.actor)
+        ctx.print(f'{printable(args.user)} no longer owns room "{printable(room.name)}".')
     return 0
 
 
@@ -318,7 +341,8 @@ async def cmd_rooms_create(ctx: Context, args: argparse.Namespace) -> int:
         actor=ctx.actor,
     )
     pin = "with a PIN" if room.has_pin else "without a PIN"
-    ctx.print(f'Room "{room.name}" created: conference ID {room.conference_id}, {pin}.')
+    name = printable(room.name)
+    ctx.print(f'Room "{name}" created: conference ID {room.conference_id}, {pin}.')
     return 0
 
 
@@ -343,11 +367,13 @@ async def cmd_rooms_edit(ctx: Context, args: argparse.Namespace) -> int:
         )
         return 2
     before = await ctx.service.get_room(args.room)
-    room = await ctx.service.update_room(args.room, actor=ctx.actor, **changes)
+    # By its stable id from here on: a rename or re-numbering meanwhile (from Slack, another
+    # shell) must not turn ROOM into another room.
+    room = await ctx.service.update_room(before.id, actor=ctx.actor, **changes)
     if room == before:
-        ctx.print(f'Room "{room.name}" already had those settings; nothing changed.')
+        ctx.print(f'Room "{printable(room.name)}" already had those settings; nothing changed.')
     else:
-        ctx.print(f'Room "{room.name}" updated.')
+        ctx.print(f'Room "{printable(room.name)}" updated.')
     return 0
 
 
@@ -356,8 +382,8 @@ async def cmd_rooms_delete(ctx: Context, args: argparse.Namespace) -> int:
     if not _confirm(ctx, f'Delete room "{room.name}" (ID {room.conference_id})?', args.yes):
         ctx.print("Nothing deleted.")
         return 1
-    await ctx.service.delete_room(str(room.conference_id), actor=ctx.actor)
-    ctx.print(f'Room "{room.name}" deleted.')
+    await ctx.service.delete_room(room.id, actor=ctx.actor)  # the room confirmed, by stable id
+    ctx.print(f'Room "{printable(room.name)}" deleted.')
     return 0
 
 
@@ -383,13 +409,13 @@ async def cmd_requests_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_requests_approve(ctx: Context, args: argparse.Namespace) -> int:
     request, room = await ctx.service.approve_deletion(args.request, admin=ctx.actor)
-    ctx.print(f'Request #{request.id} approved; room "{room.name}" deleted.')
+    ctx.print(f'Request #{request.id} approved; room "{printable(room.name)}" deleted.')
     return 0
 
 
 async def cmd_requests_deny(ctx: Context, args: argparse.Namespace) -> int:
     request = await ctx.service.deny_deletion(args.request, admin=ctx.actor)
-    ctx.print(f'Request #{request.id} denied; room "{request.room_name}" stays.')
+    ctx.print(f'Request #{request.id} denied; room "{printable(request.room_name)}" stays.')
     return 0
 
 
@@ -402,7 +428,7 @@ async def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
         ctx.print("The audit log is empty.")
         return 0
     for e in entries:
-        ctx.print(f"{e.at}  {e.actor}  {e.action}  {e.summary}")
+        ctx.print("  ".join(printable(v) for v in (e.at, e.actor, e.action, e.summary)))
     return 0
 
 
@@ -411,13 +437,18 @@ async def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
 Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
 
 
+_SQLITE_INT_MAX = 2**63 - 1  # a larger Python int cannot even be passed to a query
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
+    if not 1 <= number <= _SQLITE_INT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {_SQLITE_INT_MAX}, got {value!r}"
+        )
     return number
 
 
@@ -466,13 +497,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number", help="E.164 form, for example +15551234567")
     sub(n, "unassign", cmd_number_unassign, "unassign the phone number", live=True)
 
-    rooms = groups.add_parser("rooms", help="list, show, create, edit or delete rooms")
+    rooms = groups.add_parser(
+        "rooms", help="list, show, create, edit or delete rooms"
+    )
     r = rooms.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(sub(r, "list", cmd_rooms_list, "list the rooms, with live counts", live=True))
     p = sub(r, "show", cmd_rooms_show, "show one room")
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--show-pin", action="store_true", help="print the PIN itself")
     json_flag(p)
+    p = sub(r, "owners", cmd_rooms_owners, "add or remove an owner (a Slack member ID)")
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p.add_argument("change", choices=["add", "remove"], help="add or remove")
+    p.add_argument("user", metavar="USER", help="Slack member ID, for example U0123ABCD")
     p = sub(r, "participants", cmd_rooms_participants, "who is in a room right now", live=True)
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     json_flag(p)
@@ -528,7 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    repo = await Repository.open(settings.db_path)
+    repo = await Repository.open(
+        settings.db_path, warn=lambda text: print(f"warning: {printable(text)}", file=err)
+    )
     try:
         service = ConferenceService(repo, max_rooms=settings.max_rooms)
         handler: Handler = args.handler
@@ -546,23 +585,46 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         await repo.close()
 
 
-def _setup_file_logging(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.FileHandler(settings.data_dir / "conference-bot.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
+def _report_bug(settings: Settings, command: str) -> int:
+    """An error id on stderr, the traceback in the log file (or, if even that cannot be
+    written, the error's type on stderr): one line, never a traceback on the terminal."""
+    incident = uuid.uuid4().hex[:8]
+    kind = type(sys.exception()).__name__
+    log_file = settings.data_dir / "conference-bot.log"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = safe_handler(logging.FileHandler(log_file))
+    except OSError as exc:
+        where = (
+            f"{kind}; its details could not be written to {log_file} ({exc.strerror}): set "
+            "CONFERENCE_DATA_DIR to a folder you can write and run it again to keep them"
+        )
+    else:
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            log.error("unexpected error [%s] running %s", incident, command, exc_info=True)
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+        where = f"details are in {log_file}"
+    print(
+        printable(f"Sorry, something unexpected went wrong (incident {incident}); {where}."),
+        file=sys.stderr,
+    )
+    return exits.BUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: see ``bot.exits`` (and the README)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         env = load_environ()
         settings = Settings.from_environ(env)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return exits.FAILED
     if args.db is not None:
         settings = Settings(args.db, settings.data_dir, settings.max_rooms, settings.environ)
     if args.group == "serve":
@@ -571,34 +633,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_serve(settings)
     try:
         return asyncio.run(run(args, settings, sys.stdout, sys.stderr))
-    except ValidationFailed as exc:
-        for problem in exc.problems:
-            print(f"error: {problem.message}", file=sys.stderr)
-        return 1
-    except DomainError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    except (SchemaTooNew, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (PbxError, PrefixError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours. Silence the final flush.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
-    except Exception:
-        incident = uuid.uuid4().hex[:8]
-        _setup_file_logging(settings)
-        log.exception("unexpected error [%s] running %s", incident, args.group)
-        print(
-            f"Sorry, something unexpected went wrong (incident {incident}). "
-            f"Details are in {settings.data_dir / 'conference-bot.log'}.",
-            file=sys.stderr,
-        )
-        return 70
+        return exits.BROKEN_PIPE
+    except Exception as exc:
+        lines = exits.explain(exc, settings.db_path)
+        if lines is None:
+            return _report_bug(settings, args.group)
+        for message in lines:  # a PBX error may carry Asterisk's last log lines, indented
+            text = "\n  ".join(printable(line) for line in message.splitlines() or [""])
+            print(f"error: {text}", file=sys.stderr)
+        return exits.FAILED

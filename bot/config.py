@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +14,44 @@ class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names it and says what to do."""
 
 
+def _read_private(path: Path) -> str | None:
+    """The text of ``path``, or ``None`` when it is missing or not a regular file.
+
+    It holds tokens and phone passwords, so a mode readable by others is tightened to 0600:
+    through the descriptor that was read, only on a file of ours, never through a link.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        try:
+            fd, linked = os.open(path, flags | os.O_NOFOLLOW), False
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            fd, linked = os.open(path, flags), True  # read where the link points; change nothing
+        with os.fdopen(fd, "rb") as file:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_mode & 0o077 and not linked and st.st_uid == os.geteuid():
+                os.fchmod(fd, 0o600)
+            return file.read().decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise SettingsError(
+            f"cannot read {path} ({reason}). Fix it, or move it away and set the variables in "
+            "the environment."
+        ) from None
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parse KEY=VALUE lines (``export``, quotes and comments allowed)."""
     values: dict[str, str] = {}
-    if not path.is_file():
+    text = _read_private(path)
+    if text is None:
         return values
-    if path.stat().st_mode & 0o077:
-        # It holds tokens and phone passwords: owner only, like every file with secrets.
-        os.chmod(path, 0o600)
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -29,7 +60,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise SettingsError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+            # The line itself is not shown: it may be a password with a typo around it.
+            raise SettingsError(
+                f"{path}, line {number}: expected KEY=VALUE (for example "
+                "CONFERENCE_MAX_ROOMS=10); fix or remove that line."
+            )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]

@@ -94,4 +94,8 @@ class RoomGone(DomainError):
 
 
 class NotAllowed(DomainError):
+    """The person may not do this. ``audit`` (actor, action, target, summary) is written to
+    the audit log once the refused transaction is rolled back."""
+
     code = "not_allowed"
+    audit: tuple[str, str, str, str] | None = None

@@ -61,6 +61,30 @@ class Room:
         }
 
 
+class Role(StrEnum):
+    """What a person may do. The CLI runs as ADMIN (whoever holds the machine holds the data).
+
+    ADMIN: everything. MEMBER: list rooms, create rooms (and own them), post dial-in cards,
+    request deletion; edit, re-PIN and share the PIN of the rooms they own. GUEST (Slack's
+    single- and multi-channel guests): list rooms and post dial-in cards without the PIN.
+    """
+
+    ADMIN = "admin"
+    MEMBER = "member"
+    GUEST = "guest"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomOwner:
+    """Someone who may manage a room besides the admins: its creator, or whom admins add.
+    ``owner`` is an actor string (``slack:U123``), as in the audit log."""
+
+    room_id: int
+    owner: str
+    added_by: str
+    added_at: str
+
+
 class RequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiosqlite
 
-from bot.models import AuditEntry, DeletionRequest, RequestStatus, Room, Server, SlackCard
+from bot import dbfile
+from bot.models import (
+    AuditEntry,
+    DeletionRequest,
+    RequestStatus,
+    Room,
+    RoomOwner,
+    Server,
+    SlackCard,
+)
 
 # Forward-only migrations; index + 1 is the schema version they produce.
 # Never edit a released step: add a new one.
@@ -86,6 +95,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX slack_cards_room ON slack_cards(room_id);
     """,
+    # 4: room owners; a room created from Slack is owned by its creator, the others by the
+    # admins alone (rooms.created_by is what the audit log's room.create line names)
+    """
+    CREATE TABLE room_owners (
+        room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        owner TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (room_id, owner)
+    );
+    INSERT INTO room_owners (room_id, owner, added_by, added_at)
+        SELECT id, created_by, 'migration', created_at FROM rooms
+        WHERE created_by LIKE 'slack:%';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -100,7 +123,10 @@ _REQUEST_COLUMNS = (
 )
 
 
-class SchemaTooNew(RuntimeError):
+log = logging.getLogger(__name__)
+
+
+class SchemaTooNew(dbfile.DatabaseUnusable):
     pass
 
 
@@ -118,12 +144,26 @@ def _server(row: Sequence[Any]) -> Server:
     return Server(*row)
 
 
-def secure_file(path: Path) -> None:
-    """Create ``path`` (and its folder) readable by the owner only; it will hold PINs."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+def secure_file(path: Path) -> tuple[int, int]:
+    """Create ``path`` (and its folder) readable by the owner only, as it will hold PINs, or
+    check that the existing one is a regular file; see ``bot.dbfile``. Its (device, inode)."""
+    return dbfile.prepare(path)
+
+
+def _raise_for_file(path: Path, exc: sqlite3.Error) -> NoReturn:
+    """Re-raise ``exc`` as the reason a person can act on when it is about the file."""
+    problem = dbfile.explain_sqlite(path, exc)
+    if problem is None:
+        raise exc
+    raise problem from exc
+
+
+async def _check_integrity(conn: aiosqlite.Connection, path: Path) -> None:
+    async with conn.execute("PRAGMA quick_check") as cur:
+        rows = [str(row[0]) for row in await cur.fetchall()]
+    if rows != ["ok"]:
+        detail = " ".join(" ".join(rows).split())
+        raise dbfile.damaged(path, detail if len(detail) <= 200 else detail[:199] + "…")
 
 
 class Repository:
@@ -140,26 +180,50 @@ class Repository:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, *, target_version: int = SCHEMA_VERSION) -> Repository:
-        secure_file(path)
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+    async def open(
+        cls,
+        path: Path,
+        *,
+        target_version: int = SCHEMA_VERSION,
+        warn: dbfile.Warn | None = None,
+    ) -> Repository:
+        """Open the database at ``path`` (created if missing) and upgrade its schema.
+
+        Raises ``dbfile.DatabaseUnusable``, having written nothing, for a path that is not a
+        regular file (links are not followed), a file SQLite finds damaged (``PRAGMA
+        quick_check``) or a newer schema. ``warn`` hears of loose file modes (default: log).
+        """
+        identity = secure_file(path)
         try:
+            conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            _raise_for_file(path, exc)
+        try:
+            dbfile.still_same(path, identity)
             await conn.execute("PRAGMA busy_timeout = 30000")
+            # Both before anything writes (setting WAL mode rewrites the header):
+            await _check_integrity(conn, path)
+            repo = cls(conn, path)
+            await repo._refuse_newer()
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA foreign_keys = ON")
-            repo = cls(conn, path)
             await repo._migrate(target_version)
-        except BaseException:
+            dbfile.secure_modes(path, warn or log.warning)
+        except sqlite3.Error as exc:
             await conn.close()
+            _raise_for_file(path, exc)
+        except BaseException:
+            await conn.close()  # else its thread keeps the process from exiting
             raise
-        for suffix in ("-wal", "-shm"):
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
         return repo
 
     async def close(self) -> None:
         await self._conn.close()
+
+    async def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when another connection commits."""
+        row = await self._one("PRAGMA data_version")
+        return int(row[0])
 
     async def schema_version(self) -> int:
         async with self._conn.execute("PRAGMA user_version") as cur:
@@ -167,15 +231,20 @@ class Repository:
         assert row is not None
         return int(row[0])
 
+    async def _refuse_newer(self) -> int:
+        """The file's schema version; ``SchemaTooNew`` if a newer conference-bot wrote it."""
+        current = await self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} was written by a newer conference-bot (schema {current}, "
+                f"this one knows {SCHEMA_VERSION}); it was left as it is. Upgrade conference-bot."
+            )
+        return current
+
     async def _migrate(self, target: int) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
-            current = await self.schema_version()
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"{self.path} was written by a newer conference-bot (schema {current}, "
-                    f"this one knows {SCHEMA_VERSION}). Upgrade conference-bot."
-                )
+            current = await self._refuse_newer()
             for version in range(current + 1, target + 1):
                 for statement in MIGRATIONS[version - 1].split(";"):
                     if statement.strip():
@@ -322,6 +391,38 @@ class Repository:
     async def delete_room(self, room_id: int) -> None:
         await self._exec("DELETE FROM rooms WHERE id = ?", (room_id,))
 
+    # -- room owners ----------------------------------------------------------------------
+
+    async def list_owners(self, room_id: int) -> list[RoomOwner]:
+        rows = await self._all(
+            "SELECT room_id, owner, added_by, added_at FROM room_owners WHERE room_id = ?"
+            " ORDER BY added_at, owner",
+            (room_id,),
+        )
+        return [RoomOwner(*r) for r in rows]
+
+    async def is_owner(self, room_id: int, owner: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM room_owners WHERE room_id = ? AND owner = ?", (room_id, owner)
+        )
+        return row is not None
+
+    async def add_owner(self, room_id: int, owner: str, *, actor: str, now: str) -> bool:
+        """False when ``owner`` already owns the room."""
+        async with self._conn.execute(
+            "INSERT OR IGNORE INTO room_owners (room_id, owner, added_by, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            (room_id, owner, actor, now),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def remove_owner(self, room_id: int, owner: str) -> bool:
+        """False when ``owner`` did not own the room."""
+        async with self._conn.execute(
+            "DELETE FROM room_owners WHERE room_id = ? AND owner = ?", (room_id, owner)
+        ) as cur:
+            return cur.rowcount > 0
+
     # -- deletion requests ----------------------------------------------------------------
 
     async def insert_request(self, *, room: Room, requester: str, reason: str, now: str) -> int:
@@ -392,11 +493,26 @@ class Repository:
     async def list_cards(self, room_id: int | None = None) -> list[SlackCard]:
         sql = "SELECT channel, ts, room_id, include_pin, posted_by, posted_at FROM slack_cards"
         rows = (
-            await self._all(sql + " WHERE room_id = ?", (room_id,))
+            await self._all(sql + " WHERE room_id = ? ORDER BY rowid", (room_id,))
             if room_id is not None
-            else await self._all(sql)
+            else await self._all(sql + " ORDER BY rowid")  # oldest first
         )
         return [SlackCard(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+    async def card_with_room(self, channel: str, ts: str) -> tuple[SlackCard, Room | None] | None:
+        """A card and its room (None if deleted) in one statement, so both come from the same
+        commit: the PIN and whether this card may show it always match."""
+        room_columns = ", ".join(f"r.{c.strip()}" for c in _ROOM_COLUMNS.split(","))
+        row = await self._one(
+            "SELECT c.channel, c.ts, c.room_id, c.include_pin, c.posted_by, c.posted_at, "
+            f"{room_columns} FROM slack_cards c LEFT JOIN rooms r ON r.id = c.room_id"
+            " WHERE c.channel = ? AND c.ts = ?",
+            (channel, ts),
+        )
+        if row is None:
+            return None
+        card = SlackCard(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+        return card, (_room(row[6:]) if row[6] is not None else None)
 
     async def clear_card_pins(self, room_id: int) -> int:
         async with self._conn.execute(

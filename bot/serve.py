@@ -9,6 +9,7 @@ import sys
 from contextlib import suppress
 
 from bot.config import Settings, SettingsError
+from bot.dbfile import DatabaseUnusable
 from bot.logs import safe_handler
 from bot.pbx import is_running, pbx_config, run_dir
 from bot.repository import Repository
@@ -139,9 +140,6 @@ def run_serve(settings: Settings) -> int:
     setup_logging()
     try:
         return asyncio.run(serve(settings))
-    except SettingsError as exc:
-        log.error("%s", exc)
-        return 2
-    except (PbxError, PrefixError) as exc:
-        log.error("%s", exc)
+    except (SettingsError, DatabaseUnusable, PbxError, PrefixError) as exc:
+        log.error("%s", exc)  # exit codes as the CLI's (bot/exits.py): 1 for these
         return 1

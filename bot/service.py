@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -16,7 +17,9 @@ from bot.models import (
     AuditEntry,
     DeletionRequest,
     RequestStatus,
+    Role,
     Room,
+    RoomOwner,
     Server,
     SlackCard,
 )
@@ -32,6 +35,11 @@ REASON_MAX = 500
 _DIGITS = re.compile(r"[0-9]+")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _NUMBER_PUNCTUATION = re.compile(r"[\s().\-]")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+# Owners are Slack users, kept as the actor strings the audit log uses. A room created from
+# Slack is owned by its creator; one created from the CLI by the admins alone.
+OWNER_PREFIX = "slack:"
 
 
 class _Unset:
@@ -151,6 +159,20 @@ def clean_reason(value: str) -> str:
     return reason
 
 
+def clean_owner(value: str) -> str:
+    """A Slack member ID (``U0123ABCD``, also as ``<@U0123ABCD>`` or ``slack:U0123ABCD``)
+    as the owner string stored for a room."""
+    user = value.strip()
+    user = user.removeprefix(OWNER_PREFIX).removeprefix("<@").removesuffix(">").upper()
+    if not _SLACK_USER.fullmatch(user):
+        raise errors.InvalidInput(
+            f'"{value}" is not a Slack member ID. It looks like U0123ABCD: in Slack, open the '
+            "person's profile, then More (⋮) > Copy member ID.",
+            field="owner",
+        )
+    return OWNER_PREFIX + user
+
+
 def name_key(name: str) -> str:
     return name.casefold()
 
@@ -224,9 +246,14 @@ class ConferenceService:
         self.repo = repo
         self.max_rooms = max_rooms
         self._observers = list(observers)
+        self._card_listeners: list[Callable[[SlackCard], Awaitable[None]]] = []
 
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
+
+    def add_card_listener(self, listener: Callable[[SlackCard], Awaitable[None]]) -> None:
+        """Be told of each dial-in card remembered (live views cap how many they follow)."""
+        self._card_listeners.append(listener)
 
     async def _notify_room(self, change: RoomChange) -> None:
         for observer in self._observers:
@@ -269,6 +296,95 @@ class ConferenceService:
         """Audit something that changed nothing, such as a refused approval."""
         async with self.repo.write():
             await self._audit(actor, action, target, summary)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[Repository]:
+        """``repo.write()``; a refusal raised inside is audited once the write is undone."""
+        try:
+            async with self.repo.write() as repo:
+                yield repo
+        except errors.NotAllowed as refused:
+            if refused.audit is not None:
+                await self.record(*refused.audit)
+            raise
+
+    # -- who may do what ------------------------------------------------------------------
+
+    async def may_manage(self, room_id: int, actor: str, role: Role) -> bool:
+        """Whether ``actor`` may edit the room, change its PIN and share the PIN."""
+        async with self.repo.read() as repo:
+            return await self._may_manage(repo, room_id, actor, role)
+
+    async def _may_manage(self, repo: Repository, room_id: int, actor: str, role: Role) -> bool:
+        if role is Role.ADMIN:
+            return True
+        return role is Role.MEMBER and await repo.is_owner(room_id, actor)
+
+    async def _require_manager(
+        self, repo: Repository, room: Room, actor: str, role: Role, what: str, action: str
+    ) -> None:
+        if await self._may_manage(repo, room.id, actor, role):
+            return
+        refused = errors.NotAllowed(
+            f'Only the owners of room "{room.name}" and the admins can {what}. Ask an owner '
+            "or an admin to do it, or to add you as an owner."
+        )
+        refused.audit = (actor, action, room.name, f"Refused ({role.value}): {what}")
+        raise refused
+
+    async def require_manager(self, room_id: int, actor: str, role: Role, what: str) -> Room:
+        """The room, if ``actor`` may manage it; else ``NotAllowed``, audited."""
+        async with self._writing() as repo:
+            room = await self._find(repo, room_id)
+            await self._require_manager(repo, room, actor, role, what, "room.refused")
+        return room
+
+    async def refuse_guest(self, actor: str, role: Role, what: str, target: str) -> None:
+        """``NotAllowed`` (audited) for a guest: guests list rooms and post cards, no more."""
+        if role is not Role.GUEST:
+            return
+        await self.record(actor, "guest.refused", target, f"Refused (guest): {what}")
+        raise errors.NotAllowed(
+            f"Guests of this workspace cannot {what}. Ask a member of the workspace to do it."
+        )
+
+    # -- room owners ----------------------------------------------------------------------
+
+    async def owners(self, room_id: int) -> list[RoomOwner]:
+        async with self.repo.read() as repo:
+            return await repo.list_owners(room_id)
+
+    async def add_owner(
+        self, ref: str | int, user: str, *, actor: str, role: Role = Role.ADMIN
+    ) -> RoomOwner:
+        """Make ``user`` (a Slack member ID) an owner of the room (admins only)."""
+        owner = clean_owner(user)
+        async with self._writing() as repo:
+            room = await self._find(repo, ref)
+            _require_admin(role, actor, room, "add owners to a room")
+            if not await repo.add_owner(room.id, owner, actor=actor, now=now_iso()):
+                raise errors.Conflict(f'{owner} already owns room "{room.name}".', field="owner")
+            await self._audit(
+                actor, "owner.add", room.name, f'Made {owner} an owner of room "{room.name}"'
+            )
+            added = [o for o in await repo.list_owners(room.id) if o.owner == owner]
+        return added[0]
+
+    async def remove_owner(
+        self, ref: str | int, user: str, *, actor: str, role: Role = Role.ADMIN
+    ) -> None:
+        """``user`` no longer owns the room (admins only)."""
+        owner = clean_owner(user)
+        async with self._writing() as repo:
+            room = await self._find(repo, ref)
+            _require_admin(role, actor, room, "remove owners from a room")
+            if not await repo.remove_owner(room.id, owner):
+                raise errors.NotFound(
+                    f'{owner} is not an owner of room "{room.name}".', field="owner"
+                )
+            await self._audit(
+                actor, "owner.remove", room.name, f'{owner} no longer owns room "{room.name}"'
+            )
 
     # -- the server -----------------------------------------------------------------------
 
@@ -365,7 +481,11 @@ class ConferenceService:
             rooms = await repo.list_rooms()
             todo: list[str] = []
             if rooms:
-                names = ", ".join(f'"{r.name}" (ID {r.conference_id})' for r in rooms)
+                # A few names, then a count: the message must stay short (a Slack message,
+                # a terminal) however many rooms there are.
+                names = ", ".join(f'"{r.name}" (ID {r.conference_id})' for r in rooms[:10])
+                if len(rooms) > 10:
+                    names += f" and {len(rooms) - 10} more"
                 what = f"its {len(rooms)} rooms" if len(rooms) > 1 else "its room"
                 todo.append(f"delete {what}: {names}")
             if server.phone_number:
@@ -493,8 +613,11 @@ class ConferenceService:
         pin: str | None = None,
         max_participants: int | str = MAX_PARTICIPANTS,
         language: str = "en",
+        role: Role = Role.ADMIN,
     ) -> Room:
-        """Create a room. Invalid values are all reported at once (``ValidationFailed``)."""
+        """Create a room. Invalid values are all reported at once (``ValidationFailed``).
+        A Slack user who creates a room owns it; guests may not create rooms."""
+        await self.refuse_guest(actor, role, "create rooms", "room")
         values = _validate(
             name=lambda: clean_name(name),
             conference_id=lambda: clean_conference_id(conference_id),
@@ -533,6 +656,8 @@ class ConferenceService:
                 raise
             room = await repo.room_by_id(room_id)
             assert room is not None
+            if actor.startswith(OWNER_PREFIX):
+                await repo.add_owner(room.id, actor, actor=actor, now=now)
             await self._audit(
                 actor,
                 "room.create",
@@ -554,8 +679,10 @@ class ConferenceService:
         pin: str | None = UNSET,
         max_participants: int | str = UNSET,
         language: str = UNSET,
+        role: Role = Role.ADMIN,
     ) -> Room:
-        """Change a room; only the values given change. ``pin=None`` removes the PIN."""
+        """Change a room; only the values given change. ``pin=None`` removes the PIN.
+        Only the room's owners and admins may (``NotAllowed``, audited, for others)."""
         checks: dict[str, Any] = {}
         if name is not UNSET:
             checks["name"] = lambda: clean_name(name)
@@ -567,9 +694,10 @@ class ConferenceService:
             checks["max_participants"] = lambda: clean_max_participants(max_participants)
         if language is not UNSET:
             checks["language"] = lambda: clean_language(language)
-        values = _validate(**checks)
-        async with self.repo.write() as repo:
+        async with self._writing() as repo:
             before = await self._find(repo, ref)
+            await self._require_manager(repo, before, actor, role, "edit it", "room.refused")
+            values = _validate(**checks)  # after: a refusal is audited whatever was typed
             wanted = replace(
                 before,
                 name=values.get("name", before.name),
@@ -595,6 +723,12 @@ class ConferenceService:
                 actor=actor,
                 now=now_iso(),
             )
+            if before.pin != wanted.pin:
+                # A new PIN never reaches a channel that was shown the old one (changing it
+                # is how an admin shuts a channel out). In this transaction, so it holds
+                # whichever process changes the PIN, and no reader sees the new PIN with a
+                # card still marked to show it.
+                await repo.clear_card_pins(before.id)
             after = await repo.room_by_id(before.id)
             assert after is not None
             await self._audit(
@@ -608,7 +742,7 @@ class ConferenceService:
         await self._notify_room(RoomChange("updated", after, before))
         return after
 
-    async def delete_room(self, ref: str, *, actor: str) -> Room:
+    async def delete_room(self, ref: str | int, *, actor: str) -> Room:
         """Delete a room now (admins and the CLI; chat users go through a request)."""
         async with self.repo.write() as repo:
             room = await self._find(repo, ref)
@@ -628,9 +762,10 @@ class ConferenceService:
     # -- deletion requests ----------------------------------------------------------------
 
     async def request_deletion(
-        self, ref: str, *, requester: str, reason: str = ""
+        self, ref: str | int, *, requester: str, reason: str = "", role: Role = Role.MEMBER
     ) -> DeletionRequest:
-        """File a request to delete a room; an admin approves or denies it."""
+        """File a request to delete a room; an admin approves or denies it. Not for guests."""
+        await self.refuse_guest(requester, role, "ask to delete rooms", "room")
         why = clean_reason(reason)
         async with self.repo.write() as repo:
             room = await self._find(repo, ref)
@@ -744,13 +879,25 @@ class ConferenceService:
     # -- Slack cards ----------------------------------------------------------------------
 
     async def remember_card(
-        self, *, channel: str, ts: str, room_id: int, include_pin: bool, posted_by: str
+        self,
+        *,
+        channel: str,
+        ts: str,
+        room_id: int,
+        include_pin: bool,
+        posted_by: str,
+        shown_pin: str | None = None,
     ) -> SlackCard:
-        """Remember a posted dial-in card so it keeps updating, also after a restart."""
-        card = SlackCard(channel, ts, room_id, include_pin, posted_by, now_iso())
+        """Remember a posted dial-in card so it keeps updating, also after a restart.
+
+        ``shown_pin`` is the PIN the card was posted with: if it changed while the card was
+        being posted, the card keeps updating without a PIN (the new one must not reach a
+        channel that was shown the old one)."""
         async with self.repo.write() as repo:
-            await repo.insert_card(card)
             room = await repo.room_by_id(room_id)
+            include_pin = include_pin and room is not None and room.pin == shown_pin
+            card = SlackCard(channel, ts, room_id, include_pin, posted_by, now_iso())
+            await repo.insert_card(card)
             await self._audit(
                 posted_by,
                 "card.post",
@@ -758,17 +905,27 @@ class ConferenceService:
                 f"Posted a dial-in card in {channel}"
                 + (" including the PIN" if include_pin else ""),
             )
+        for listener in self._card_listeners:
+            try:
+                await listener(card)
+            except Exception:
+                log.exception("card listener %r failed on a new card", listener)
         return card
 
     async def cards(self, room_id: int | None = None) -> list[SlackCard]:
         async with self.repo.read() as repo:
             return await repo.list_cards(room_id)
 
-    async def withdraw_card_pins(self, room_id: int) -> int:
-        """Stop showing the PIN on a room's cards: a new PIN must not reach channels that
-        had the old one (changing it is how an admin shuts a channel out)."""
-        async with self.repo.write() as repo:
-            return await repo.clear_card_pins(room_id)
+    async def card_state(self, channel: str, ts: str) -> tuple[SlackCard, Room | None] | None:
+        """A remembered card and its room (None once deleted), both as of one commit; None
+        when the card is no longer remembered."""
+        async with self.repo.read() as repo:
+            return await repo.card_with_room(channel, ts)
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection (another process, such as the CLI) commits."""
+        async with self.repo.read() as repo:
+            return await repo.data_version()
 
     async def forget_card(self, channel: str, ts: str) -> None:
         async with self.repo.write() as repo:
@@ -781,6 +938,13 @@ class ConferenceService:
             raise errors.InvalidInput("The audit limit must be at least 1.", field="limit")
         async with self.repo.read() as repo:
             return await repo.list_audit(limit)
+
+
+def _require_admin(role: Role, actor: str, room: Room, what: str) -> None:
+    if role is not Role.ADMIN:
+        refused = errors.NotAllowed(f"Only admins can {what}.")
+        refused.audit = (actor, "owner.refused", room.name, f"Refused: {what}")
+        raise refused
 
 
 def _validate(**checks: Any) -> dict[str, Any]:

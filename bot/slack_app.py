@@ -21,7 +21,12 @@ from bot.live_cards import LiveCards
 from bot.wiring import Deps
 from commands.admins import AdminDirectory
 from commands.context import SlackContext
-from commands.transport import RefusalLog, VerifiedSocketModeHandler, http_app
+from commands.transport import (
+    QuietServerErrors,
+    RefusalLog,
+    VerifiedSocketModeHandler,
+    http_app,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +246,9 @@ async def _start(
         # No access log: a line per Slack request is noise (and costs time on the ack path).
         assert slack.signing_secret is not None
         endpoint = http_app(app, slack.signing_secret, EVENTS_PATH, refusals)
-        http = web.AppRunner(endpoint, access_log=None)
+        server_log = logging.getLogger("conference_bot.http")
+        server_log.addFilter(QuietServerErrors(refusals))
+        http = web.AppRunner(endpoint, access_log=None, logger=server_log)
         await http.setup()
         try:
             await web.TCPSite(http, slack.http_host, slack.http_port).start()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from commands import actions, errors, events, respond, slash, views
+from commands import actions, errors, events, respond, slash, views, workspace
 from commands.context import SlackContext
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
+    workspace.register(app, ctx)  # first: nothing else runs for another workspace
     respond.register(app)
     slash.register(app, ctx)
     actions.register(app, ctx)

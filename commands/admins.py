@@ -1,5 +1,10 @@
-"""Who may decide deletions and run server commands: workspace admins and owners, plus
-the user IDs in SLACK_ADMIN_USERS."""
+"""Who someone is in our workspace, from Slack's ``users.info``: an admin (workspace admins
+and owners, plus the user IDs in SLACK_ADMIN_USERS), a member, or a guest.
+
+Only people of the workspace the bot is installed in count: a user whose ``team_id`` is
+another team's is never an admin, and gets no more than a guest. Without an answer from
+Slack nobody gets more than a guest either (fail closed).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Callable, Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Role
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +35,19 @@ class AdminDirectory:
         self._extra = frozenset(extra_admins)
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, bool]] = {}
+        self._cache: dict[str, tuple[float, Role]] = {}
+        self._team: str | None = None
 
-    async def is_admin(self, user_id: str) -> bool:
-        if user_id in self._extra:
-            return True
+    async def team(self) -> str | None:
+        """The workspace the bot is installed in (``auth.test``, asked once)."""
+        if self._team is None:
+            try:
+                self._team = str((await self._client.auth_test()).get("team_id") or "") or None
+            except SlackApiError as exc:
+                log.warning("auth.test failed: %s", exc.response.get("error"))
+        return self._team
+
+    async def role(self, user_id: str) -> Role:
         now = self._clock()
         cached = self._cache.get(user_id)
         if cached is not None and now - cached[0] < self._ttl:
@@ -40,10 +55,23 @@ class AdminDirectory:
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as exc:
-            # Fail closed: without an answer from Slack nobody gets admin rights.
             log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
-            return False
-        user = response.get("user") or {}
-        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._cache[user_id] = (now, admin)
-        return admin
+            return Role.GUEST
+        role = _role_of(response.get("user") or {}, await self.team(), user_id in self._extra)
+        self._cache[user_id] = (now, role)
+        return role
+
+    async def is_admin(self, user_id: str) -> bool:
+        return await self.role(user_id) is Role.ADMIN
+
+
+def _role_of(user: dict[str, object], team: str | None, listed: bool) -> Role:
+    """``listed``: named in SLACK_ADMIN_USERS, which makes a member of our team an admin,
+    never someone of another team, a deactivated account, a guest or a bot."""
+    if team is None or user.get("team_id") != team or user.get("deleted"):
+        return Role.GUEST
+    if user.get("is_restricted") or user.get("is_ultra_restricted") or user.get("is_bot"):
+        return Role.GUEST
+    if listed or user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"):
+        return Role.ADMIN
+    return Role.MEMBER

@@ -31,7 +31,12 @@ async def post_card(
     include_pin: bool,
     user_id: str,
 ) -> str | None:
-    """Post the card; return what went wrong, for the poster, or None."""
+    """Post the card; return what went wrong, for the poster, or None. Only the room's
+    owners and admins may include the PIN (``NotAllowed``, audited, for anyone else)."""
+    if include_pin and room.has_pin:
+        room = await ctx.deps.service.require_manager(
+            room.id, actor(user_id), await ctx.role(user_id), "post its PIN in a channel"
+        )
     server = await ctx.deps.service.get_server()
     tracker = ctx.deps.tracker
     card = render.dial_in_card(
@@ -50,5 +55,6 @@ async def post_card(
         room_id=room.id,
         include_pin=include_pin and room.has_pin,
         posted_by=actor(user_id),
+        shown_pin=room.pin if include_pin else None,
     )
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.models import Role
 from bot.wiring import Deps
 from commands.admins import AdminDirectory
 
@@ -35,6 +36,9 @@ class SlackContext:
     admins: AdminDirectory
     homes: HomeTabs
     admin_channel: str | None
+
+    async def role(self, user_id: str) -> Role:
+        return await self.admins.role(user_id)
 
     @property
     def pbx_online(self) -> bool:

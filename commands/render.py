@@ -16,6 +16,9 @@ from commands import ids
 Block = dict[str, Any]
 View = dict[str, Any]
 
+MESSAGE_BLOCKS = 50  # Slack's limits: blocks in a message, in a Home tab or modal
+VIEW_BLOCKS = 100
+
 USAGE = (
     "*Usage*\n"
     "`/conference` or `/conference help`: this overview\n"
@@ -140,6 +143,11 @@ def room_line(room: Room, count: int, online: bool) -> str:
     )
 
 
+def and_more(count: int, what: str) -> str:
+    """The last line of a list cut short to fit Slack's limits."""
+    return f"…and {count} more {what}{'s' if count != 1 else ''}."
+
+
 def room_list(
     rooms: Sequence[Room], counts: Mapping[int, int], online: bool, server: Server | None
 ) -> dict[str, Any]:
@@ -153,13 +161,19 @@ def room_list(
     if not online:
         header += "\n:warning: PBX offline: live participant counts are unavailable."
     blocks = [section(header)]
-    blocks += [section(room_line(r, counts.get(r.id, 0), online)) for r in rooms]
-    text = "\n".join(
+    # One block a room, then "and N more" where Slack's 50 blocks a message end.
+    shown = rooms if len(rooms) < MESSAGE_BLOCKS else rooms[: MESSAGE_BLOCKS - 2]
+    blocks += [section(room_line(r, counts.get(r.id, 0), online)) for r in shown]
+    lines = [
         f"{esc(r.name)}: ID {r.conference_id}, {pin_text(r)}, "
         f"{count_text(counts.get(r.id, 0), online)}"
-        for r in rooms
-    )
-    return {"response_type": "ephemeral", "text": text, "blocks": blocks[:50]}
+        for r in shown
+    ]
+    if len(shown) < len(rooms):
+        blocks.append(context(and_more(len(rooms) - len(shown), "room")))
+        lines.append(and_more(len(rooms) - len(shown), "room"))
+    # At most 48 lines of at most ~400 characters: far below the 40,000 of a message.
+    return {"response_type": "ephemeral", "text": "\n".join(lines), "blocks": blocks}
 
 
 # -- room modals -------------------------------------------------------------------------------
@@ -322,7 +336,8 @@ def delete_modal(
     }
 
 
-def share_modal(room: Room, *, channel: str | None) -> View:
+def share_modal(room: Room, *, channel: str | None, may_show_pin: bool) -> View:
+    """Pick a channel; the "Include the PIN" box only for the room's owners and admins."""
     element: dict[str, Any] = {
         "type": "conversations_select",
         "default_to_current_conversation": True,
@@ -334,7 +349,7 @@ def share_modal(room: Room, *, channel: str | None) -> View:
         section(f"Post the dial-in details of *{esc(room.name)}* with a live participant count."),
         _input(ids.CHANNEL_BLOCK, "Channel", element),
     ]
-    if room.has_pin:
+    if room.has_pin and may_show_pin:
         blocks.append(
             _input(
                 ids.INCLUDE_PIN_BLOCK,
@@ -385,7 +400,7 @@ def deletion_request(request: DeletionRequest, count: int, online: bool) -> dict
     confirm = {
         "title": plain("Delete the room?", 100),
         "text": plain(
-            f'Room "{request.room_name}" is deleted and anyone in the call is disconnected.',
+            f'Room "{esc(request.room_name)}" is deleted and anyone in the call is disconnected.',
             300,
         ),
         "confirm": plain("Delete", 30),
@@ -472,6 +487,16 @@ def deleted_card(room_name: str) -> dict[str, Any]:
     }
 
 
+def retired_card(card: dict[str, Any], room: Room) -> dict[str, Any]:
+    """A dial-in card's last update, once newer cards of its room took over (only the newest
+    few follow the count live)."""
+    note = (
+        "This card no longer updates live; use "
+        f"`/conference info {room.conference_id}` for a fresh one."
+    )
+    return {**card, "blocks": [*card["blocks"], context(note)]}
+
+
 def home_view(
     rooms: Sequence[Room], counts: Mapping[int, int], online: bool, server: Server | None
 ) -> View:
@@ -491,7 +516,11 @@ def home_view(
         )
     if server is not None and not rooms:
         blocks.append(section("No rooms yet."))
-    for room in rooms[:30]:  # 3 blocks a room keeps the view under Slack's 100 blocks
+    # 3 blocks a room, then "and N more" where Slack's 100 blocks a view end.
+    shown = rooms
+    if len(blocks) + 3 * len(rooms) > VIEW_BLOCKS:
+        shown = rooms[: (VIEW_BLOCKS - len(blocks) - 1) // 3]
+    for room in shown:
         blocks.append({"type": "divider"})
         blocks.append(section(room_line(room, counts.get(room.id, 0), online)))
         value = str(room.id)
@@ -506,4 +535,6 @@ def home_view(
                 ],
             }
         )
+    if len(shown) < len(rooms):
+        blocks.append(context(and_more(len(rooms) - len(shown), "room")))
     return {"type": "home", "callback_id": ids.HOME_VIEW, "blocks": blocks}

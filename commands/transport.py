@@ -24,11 +24,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import send_async_response
 from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -116,38 +119,58 @@ class Malformed(ValueError):
     """A verified body that is not one of Slack's formats."""
 
 
-def check_body(raw: bytes, content_type: str) -> str:
-    """The body as text, once it is known to parse the way Bolt will parse it."""
+def parse_body(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
+    """The body as text and as the dict listeners get, parsed once, here, strictly.
+
+    Events are JSON; slash commands are a form; interactivity is a form with one ``payload``
+    field holding JSON. (Bolt's own parser guesses from the text: a slash command whose text
+    says "payload" would reach it as an empty request.)
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Malformed("body is not UTF-8") from None
-    if content_type.startswith("application/json"):
-        _json_object(text, "body")
-    elif text:
-        try:
-            form = parse_qs(text, strict_parsing=True, errors="strict")
-        except (ValueError, UnicodeDecodeError):
-            raise Malformed("body is not a form") from None
-        if "payload" in form:
-            _json_object(form["payload"][0], "payload")
-    return text
+    if content_type == "application/json":
+        return text, _json_object(text, "body")
+    if content_type != "application/x-www-form-urlencoded":
+        raise Malformed("unexpected content type")
+    try:
+        form = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed("body is not a form") from None
+    if any(len(values) != 1 for values in form.values()):
+        raise Malformed("a form field is repeated")
+    fields = {key: values[0] for key, values in form.items()}
+    if "payload" in fields:
+        if len(fields) != 1:
+            raise Malformed("payload comes with other fields")
+        return text, _json_object(fields["payload"], "payload")
+    return text, fields
 
 
-def _json_object(text: str, what: str) -> None:
+def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
         raise Malformed(f"{what} is not JSON") from None
     if not isinstance(value, dict):
         raise Malformed(f"{what} is not a JSON object")
+    return value
 
 
 def http_app(app: AsyncApp, secret: str, path: str, refusals: RefusalLog) -> web.Application:
     """The aiohttp application for HTTP mode: one POST endpoint, verified before parsed."""
 
     async def handle(request: web.Request) -> web.Response:
-        raw = await request.read()
+        if request.headers.get("Content-Encoding", "identity") != "identity":
+            # Slack never compresses; decompressing would mean parsing before verifying.
+            refusals.refused(f"Slack request from {request.remote}", "unverified: compressed")
+            return web.Response(status=401, text="unverified request\n")
+        try:
+            raw = await request.read()
+        except (ConnectionError, asyncio.IncompleteReadError, aiohttp.ClientPayloadError):
+            refusals.refused(f"Slack request from {request.remote}", "unverified: body cut off")
+            return web.Response(status=401, text="unverified request\n")
         problem = signature_problem(
             secret,
             raw,
@@ -159,16 +182,11 @@ def http_app(app: AsyncApp, secret: str, path: str, refusals: RefusalLog) -> web
             refusals.refused(f"Slack request from {request.remote}", f"unverified: {problem}")
             return web.Response(status=401, text="unverified request\n")
         try:
-            body = check_body(raw, request.content_type)
+            text, body = parse_body(raw, request.content_type)
         except Malformed as exc:
             refusals.refused(f"Slack request from {request.remote}", f"malformed: {exc}")
             return web.Response(status=400, text="malformed request\n")
-        bolt_request = AsyncBoltRequest(
-            body=body,
-            query=request.query_string,
-            headers=dict(request.headers),
-            context={VERIFIED: "signature"},
-        )
+        bolt_request = _bolt_request(text, body, request)
         response = await app.async_dispatch(bolt_request)
         content_type = response.headers.pop("content-type", ["text/plain"])[0].split(";")[0]
         return web.Response(
@@ -185,6 +203,35 @@ def http_app(app: AsyncApp, secret: str, path: str, refusals: RefusalLog) -> web
     web_app = web.Application(client_max_size=MAX_BODY)
     web_app.router.add_post(path, _size_guard(handle, refuse_oversize))
     return web_app
+
+
+def _bolt_request(text: str, body: dict[str, Any], request: web.Request) -> AsyncBoltRequest:
+    """A Bolt request carrying the body parsed above; Bolt still has the raw text, and its
+    own signature check (which passes again) stays on as a second lock."""
+    bolt_request = AsyncBoltRequest(
+        body="", query=request.query_string, headers=dict(request.headers)
+    )
+    bolt_request.raw_body = text
+    bolt_request.body = body
+    bolt_request.context = build_async_context(AsyncBoltContext({VERIFIED: "signature"}), body)
+    return bolt_request
+
+
+class QuietServerErrors(logging.Filter):
+    """aiohttp's own server logs a traceback for each request it cannot even parse (a bad
+    chunk, a cut-off body, a huge header): before any signature could be checked. Those
+    become refusals, counted like the others, without the traceback."""
+
+    def __init__(self, refusals: RefusalLog) -> None:
+        super().__init__()
+        self._refusals = refusals
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or record.exc_info[1] is None:
+            return True
+        error = type(record.exc_info[1]).__name__
+        self._refusals.refused("HTTP request", f"unverified: unreadable ({error})")
+        return False
 
 
 def _size_guard(
@@ -230,6 +277,8 @@ def envelope_problem(raw: object) -> str | None:
     if not isinstance(message, dict):
         return "not a JSON object"
     kind = message.get("type")
+    if not isinstance(kind, str):
+        return "envelope type is not a string"
     if kind in _CONTROL_TYPES:
         return None
     if kind not in _ENVELOPE_TYPES:

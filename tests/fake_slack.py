@@ -41,6 +41,9 @@ class FakeSlack:
     def __init__(self, *, admins: Iterable[str] = ()) -> None:
         self.calls: list[Call] = []
         self.admins = set(admins)
+        # users.info fields by user ID, over the defaults (a member of TEAM), e.g.
+        # {"is_restricted": True} for a guest or {"team_id": "TOTHER"} for another team.
+        self.profiles: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._ts = itertools.count(1)
         self._envelopes = itertools.count(1)
@@ -181,10 +184,16 @@ class FakeSlack:
         if method == "users.info":
             user = str(args.get("user"))
             admin = user in self.admins
-            return {
-                "ok": True,
-                "user": {"id": user, "name": user.lower(), "is_admin": admin, "is_owner": False},
+            profile = {
+                "id": user,
+                "team_id": TEAM,
+                "name": user.lower(),
+                "is_admin": admin,
+                "is_owner": False,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
             }
+            return {"ok": True, "user": {**profile, **self.profiles.get(user, {})}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users"))}}
         if method == "apps.connections.open":

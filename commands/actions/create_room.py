@@ -9,13 +9,16 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import ids, render
-from commands.context import SlackContext
+from commands.context import SlackContext, actor
 from commands.errors import guard
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def create_room(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        user = body["user"]["id"]
+        role = await ctx.role(user)
+        await ctx.deps.service.refuse_guest(actor(user), role, "create rooms", "room")
         await ctx.deps.service.require_server()
         view = render.room_form(
             callback_id=ids.CREATE_VIEW,

@@ -8,8 +8,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Role
 from commands import ids, render
-from commands.context import SlackContext
+from commands.context import SlackContext, actor
 from commands.errors import guard
 
 
@@ -19,7 +20,10 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     ) -> None:
         await ack()
         room = await ctx.deps.service.get_room_by_id(int(action["value"]))
-        admin = await ctx.admins.is_admin(body["user"]["id"])
+        user = body["user"]["id"]
+        role = await ctx.role(user)
+        await ctx.deps.service.refuse_guest(actor(user), role, "ask to delete rooms", room.name)
+        admin = role is Role.ADMIN
         view = render.delete_modal(
             room,
             ctx.deps.tracker.count(room.id),

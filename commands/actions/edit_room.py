@@ -9,7 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import ids, render
-from commands.context import SlackContext
+from commands.context import SlackContext, actor
 from commands.errors import guard
 
 
@@ -18,7 +18,10 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        room = await ctx.deps.service.get_room_by_id(int(action["value"]))
+        user = body["user"]["id"]
+        room = await ctx.deps.service.require_manager(
+            int(action["value"]), actor(user), await ctx.role(user), "edit it"
+        )
         view = render.room_form(
             callback_id=ids.EDIT_VIEW,
             title="Edit room",

@@ -9,7 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import ids, render
-from commands.context import SlackContext
+from commands.context import SlackContext, actor
 from commands.errors import guard
 
 
@@ -18,8 +18,11 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        room = await ctx.deps.service.get_room_by_id(int(action["value"]))
-        view = render.share_modal(room, channel=None)
+        service = ctx.deps.service
+        room = await service.get_room_by_id(int(action["value"]))
+        user = body["user"]["id"]
+        may = await service.may_manage(room.id, actor(user), await ctx.role(user))
+        view = render.share_modal(room, channel=None, may_show_pin=may)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     app.action(ids.ROOM_SHARE)(guard(share_room))

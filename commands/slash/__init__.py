@@ -54,7 +54,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
             return
         sub: Subcommand | None = SUBCOMMANDS.get(name)
         if sub is None:
-            await ack(**render.usage_message(f'There is no subcommand "{words[0]}".'))
+            await ack(**render.usage_message(f'There is no subcommand "{render.esc(words[0])}".'))
             return
         problem = sub.check(words[1:])
         if problem:

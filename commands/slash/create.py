@@ -11,6 +11,9 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
+    await inv.service.refuse_guest(
+        inv.actor, await inv.ctx.role(inv.user_id), "create rooms", "room"
+    )
     await inv.service.require_server()  # say so now rather than after the form is filled in
     suggested = await inv.service.suggest_conference_id()
     view = render.room_form(

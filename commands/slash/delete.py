@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.models import Role
 from commands import render
 from commands.slash.invocation import Invocation
 
@@ -12,7 +13,9 @@ def check(args: list[str]) -> str | None:
 
 async def run(inv: Invocation) -> None:
     room = await inv.service.get_room(" ".join(inv.args))
-    admin = await inv.ctx.admins.is_admin(inv.user_id)
+    role = await inv.ctx.role(inv.user_id)
+    await inv.service.refuse_guest(inv.actor, role, "ask to delete rooms", room.name)
+    admin = role is Role.ADMIN
     tracker = inv.ctx.deps.tracker
     view = render.delete_modal(
         room,

@@ -11,7 +11,9 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    room = await inv.service.get_room(" ".join(inv.args))
+    found = await inv.service.get_room(" ".join(inv.args))
+    role = await inv.ctx.role(inv.user_id)
+    room = await inv.service.require_manager(found.id, inv.actor, role, "edit it")
     view = render.room_form(
         callback_id=ids.EDIT_VIEW,
         title="Edit room",

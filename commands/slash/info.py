@@ -15,8 +15,9 @@ def check(args: list[str]) -> str | None:
 
 async def run(inv: Invocation) -> None:
     room = await inv.service.get_room(" ".join(inv.args))
-    if room.has_pin:
-        view = render.share_modal(room, channel=inv.channel_id)
+    role = await inv.ctx.role(inv.user_id)
+    if room.has_pin and await inv.service.may_manage(room.id, inv.actor, role):
+        view = render.share_modal(room, channel=inv.channel_id, may_show_pin=True)
         await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
         return
     problem = await cards.post_card(

@@ -36,6 +36,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
                 max_participants=state.text(view, ids.LIMIT_BLOCK),
                 language=state.text(view, ids.LANGUAGE_BLOCK) or "en",
                 actor=actor(user),
+                role=await ctx.role(user),
             )
         except errors.DomainError as exc:
             await ack(response_action="errors", errors=state.inline_errors(exc, ids.NAME_BLOCK))

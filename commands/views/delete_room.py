@@ -11,6 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Role
 from commands import ids, render
 from commands.context import SlackContext, actor
 from commands.errors import guard
@@ -34,13 +35,19 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         service = ctx.deps.service
         room = await service.get_room_by_id(int(meta["room_id"]))
         count = ctx.deps.tracker.count(room.id)
-        if await ctx.admins.is_admin(user):
-            await service.delete_room(room.conference_id, actor=actor(user))
+        role = await ctx.role(user)
+        # By the stable id resolved when the modal opened: a rename or re-numbering since
+        # then must not make this act on another room.
+        if role is Role.ADMIN:
+            await service.delete_room(room.id, actor=actor(user))
             gone = f" The {count} caller(s) in it were disconnected." if count else ""
             await tell(client, user, f"Room *{esc(room.name)}* is deleted.{gone}", channel=channel)
             return
         request = await service.request_deletion(
-            room.conference_id, requester=actor(user), reason=state.text(view, ids.REASON_BLOCK)
+            room.id,
+            requester=actor(user),
+            reason=state.text(view, ids.REASON_BLOCK),
+            role=role,
         )
         posted = False
         if ctx.admin_channel:

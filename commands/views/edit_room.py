@@ -48,6 +48,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
                 pin=pin,
                 max_participants=state.text(view, ids.LIMIT_BLOCK),
                 language=state.text(view, ids.LANGUAGE_BLOCK) or current.language,
+                role=await ctx.role(user),
             )
         except errors.DomainError as exc:
             await ack(response_action="errors", errors=state.inline_errors(exc, ids.NAME_BLOCK))

@@ -216,3 +216,45 @@ def test_pin_from_stdin_stays_out_of_argv(tmp_path: Path) -> None:
     assert json.loads(run("rooms", "show", "Sales", "--json").stdout)["pin"] == "97531"
     bad = run("rooms", "edit", "Sales", "--pin", "-", stdin="12\n")
     assert bad.returncode == 1 and "4 to 10 digits" in bad.stderr and "12" not in bad.stderr
+
+
+def test_a_broken_dotenv_is_one_line_without_its_secrets(tmp_path: Path, cli) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PBX_PHONES alice:s3cret-pass\n")
+    code, _, err = cli("rooms", "list")
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "line 1: expected KEY=VALUE" in err and "s3cret" not in err
+    env_file.write_bytes(b"PBX_PHONES=alice:\xff\xfe\n")
+    code, _, err = cli("rooms", "list")
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "not UTF-8" in err and "Traceback" not in err
+
+
+def test_room_owners_from_the_cli(tmp_path: Path) -> None:
+    env = os.environ | {"CONFERENCE_DB": str(tmp_path / "x.db")}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", *argv], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    assert run("server", "setup").returncode == 0
+    assert run("rooms", "create", "--name", "Sales", "--id", "4321").returncode == 0
+    shown = run("rooms", "show", "Sales")
+    assert "Owners:        none (the admins manage it)" in shown.stdout
+
+    added = run("rooms", "owners", "Sales", "add", "<@u0abc1234>")
+    assert (added.returncode, added.stdout) == (0, 'U0ABC1234 now owns room "Sales".\n')
+    again = run("rooms", "owners", "4321", "add", "U0ABC1234")
+    assert again.returncode == 1 and "already owns" in again.stderr
+    bad = run("rooms", "owners", "Sales", "add", "alice")
+    assert bad.returncode == 1 and "Copy member ID" in bad.stderr
+    assert json.loads(run("rooms", "show", "Sales", "--json").stdout)["owners"] == ["U0ABC1234"]
+
+    removed = run("rooms", "owners", "Sales", "remove", "U0ABC1234")
+    assert removed.returncode == 0 and "no longer owns" in removed.stdout
+    gone = run("rooms", "owners", "Sales", "remove", "U0ABC1234")
+    assert gone.returncode == 1 and "not an owner" in gone.stderr
+    usage = run("rooms", "owners", "Sales", "promote", "U0ABC1234")
+    assert usage.returncode == 2
+    audit = run("audit", "--json").stdout
+    assert "owner.add" in audit and "owner.remove" in audit

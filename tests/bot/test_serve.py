@@ -156,7 +156,25 @@ async def test_slash_command_through_the_running_product(serve) -> None:
         assert "Sales" in str(listed.args) and "`4321`" in str(listed.args)
         assert "2468" not in str(listed.args) and "PBX offline" not in str(listed.args)
         assert len(fake.calls_to("response_url")) == 1  # the forged request did nothing
+
+        # Text typed in Slack reaches the log (a refused lookup names it) without its
+        # control characters: no ESC for the terminal tailing it, no NUL, no forged line.
+        hostile = "edit \x1b]0;owned\x07\x1b[2J\x00\nINFO forged line"
+        body = urlencode(slash_command(hostile, user=ALICE, channel=CHANNEL,
+                                       response_url=fake.response_url()))  # fmt: skip
+        headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers
+            ) as response,
+        ):
+            assert response.status == 200
+        await fake.wait_for("response_url", count=2, timeout=10)
         assert await served.stop() == 0
+        assert "\\x1b]0;owned" in served.log  # the line is there, escaped
+        assert not any(ch in served.log for ch in "\x1b\x00\x07")
+        assert not any(line.startswith("INFO forged") for line in served.lines)
         assert "Traceback" not in served.log and "xoxb-test" not in served.log
         ami = json.loads((served.cwd / "data" / "pbx" / "ami-credentials.json").read_text())
         assert ami["password"] not in served.log and "2468" not in served.log

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.errors import RoomNotFound
-from bot.models import RequestStatus
+from bot.models import RequestStatus, Room
+from bot.repository import Repository
 from bot.service import ConferenceService
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import (
@@ -189,3 +191,28 @@ async def test_second_request_for_the_same_room_is_refused(
     )
     assert told.args["user"] == ALICE
     assert len(await service.list_requests()) == 1
+
+
+async def test_the_delete_modal_acts_on_the_room_it_was_opened_for(
+    slack: HttpDriver, service: ConferenceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the modal's submission and the delete, another process re-numbers the room
+    and gives its old conference ID to a new room: the delete still hits the room shown."""
+    board = await service.create_room(name="Board", conference_id="4242", actor="t")
+    await slack.command("delete Board", user=LISTED_ADMIN)
+    opened = await slack.fake.wait_for("views.open")
+
+    other = ConferenceService(await Repository.open(service.repo.path))
+    looked_up = service.get_room_by_id
+
+    async def get_room_by_id(room_id: int) -> Room:
+        room = await looked_up(room_id)
+        await other.update_room(board.id, conference_id="4343", actor="other")
+        await other.create_room(name="Newcomer", conference_id="4242", actor="other")
+        return room
+
+    monkeypatch.setattr(service, "get_room_by_id", get_room_by_id)
+    await slack.submit(opened.args["view"], {"reason": ""}, user=LISTED_ADMIN)
+    await slack.fake.wait_for("chat.postEphemeral")
+    assert [r.name for r in await service.list_rooms()] == ["Newcomer"]
+    await other.repo.close()

@@ -44,7 +44,7 @@ async def test_home_tab_is_published_and_follows_counts(
 async def test_home_buttons_open_modals_and_share_posts_a_card(
     slack: HttpDriver, service: ConferenceService
 ) -> None:
-    room = await service.create_room(name="Board", conference_id="4242", actor="t")
+    room = await service.create_room(name="Board", conference_id="4242", actor=f"slack:{ALICE}")
 
     reply = await slack.click("room_edit", str(room.id), user=ALICE)
     assert reply.status == 200

@@ -88,7 +88,9 @@ async def test_room_limit_shows_on_the_name(slack: HttpDriver, service: Conferen
 
 
 async def test_edit_renames_and_re_pins(slack: HttpDriver, service: ConferenceService) -> None:
-    room = await service.create_room(name="Board", conference_id="4242", pin="1111", actor="t")
+    room = await service.create_room(
+        name="Board", conference_id="4242", pin="1111", actor=f"slack:{ALICE}"
+    )
     view = await open_modal(slack, "edit board")
     by_id = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
     assert by_id["name"]["element"]["initial_value"] == "Board"
@@ -116,7 +118,9 @@ async def test_edit_renames_and_re_pins(slack: HttpDriver, service: ConferenceSe
 
 
 async def test_edit_errors_inline(slack: HttpDriver, service: ConferenceService) -> None:
-    room = await service.create_room(name="Board", conference_id="4242", pin="1111", actor="t")
+    room = await service.create_room(
+        name="Board", conference_id="4242", pin="1111", actor=f"slack:{ALICE}"
+    )
     view = await open_modal(slack, "edit Board")
     reply = await slack.submit(view, {"pin": "3333", "remove_pin": True}, user=ALICE)
     assert reply.body == {
@@ -133,7 +137,7 @@ async def test_edit_errors_inline(slack: HttpDriver, service: ConferenceService)
 async def test_edit_of_a_room_deleted_meanwhile(
     slack: HttpDriver, service: ConferenceService
 ) -> None:
-    await service.create_room(name="Board", conference_id="4242", actor="t")
+    await service.create_room(name="Board", conference_id="4242", actor=f"slack:{ALICE}")
     view = await open_modal(slack, "edit Board")
     await service.delete_room("Board", actor="t")
     reply = await slack.submit(view, {"name": "New"}, user=ALICE)

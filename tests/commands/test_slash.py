@@ -106,11 +106,12 @@ async def test_setup_number_and_server_delete_are_admins_only(
     assert server is not None and server.phone_number == "+15551234567"
     assert (await service.audit_log(1))[0].actor == f"slack:{ADMIN}"
 
-    # SLACK_ADMIN_USERS counts too, without asking users.info.
+    # SLACK_ADMIN_USERS counts too; users.info still confirms they are one of ours.
     await slack.command("setup 801", user=LISTED_ADMIN)
     done = await slack.fake.wait_for("response_url", count=3)
     assert done.args["text"] == "Conference server extension is now 801."
-    assert [c.args["user"] for c in slack.fake.calls_to("users.info")] == [ALICE, ADMIN]
+    asked = [c.args["user"] for c in slack.fake.calls_to("users.info")]
+    assert asked == [ALICE, ADMIN, LISTED_ADMIN]
 
 
 async def test_bad_number_shows_the_domain_message(slack: HttpDriver) -> None:

@@ -21,7 +21,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.service import ConferenceService
 from bot.slack_app import SlackRunner, SlackSettings, build_app
 from bot.wiring import Deps
-from commands.transport import RefusalLog, check_body, envelope_problem, signature_problem
+from commands.transport import (
+    Malformed,
+    RefusalLog,
+    envelope_problem,
+    parse_body,
+    signature_problem,
+)
 from tests.commands.conftest import (
     ALICE,
     CHANNEL,
@@ -191,12 +197,58 @@ def test_signature_problem_names_each_reason() -> None:
     assert signature_problem("s", b"a=c", ts, sig, now) == "wrong signature"
 
 
-def test_check_body_accepts_what_slack_sends() -> None:
-    assert check_body(b"", FORM) == ""
-    assert check_body(b"a=1&b=2", FORM) == "a=1&b=2"
-    assert check_body(b'{"type": "event_callback"}', "application/json")
+def test_parse_body_reads_what_slack_sends_and_nothing_else() -> None:
+    assert parse_body(b"a=1&b=", FORM) == ("a=1&b=", {"a": "1", "b": ""})
+    assert parse_body(b'{"type": "e"}', "application/json")[1] == {"type": "e"}
     payload = urlencode({"payload": json.dumps({"type": "block_actions"})}).encode()
-    assert check_body(payload, FORM)
+    assert parse_body(payload, FORM)[1] == {"type": "block_actions"}
+    # A slash command whose text says "payload" is still a slash command.
+    assert parse_body(b"text=payload+room", FORM)[1] == {"text": "payload room"}
+    for body, kind in [
+        (b"payload=%7B%7D&payload=notjson", FORM),  # which payload would Bolt read?
+        (b"a=1", "text/plain"),
+        (b"payload=%7B%7D&user=U1", FORM),
+    ]:
+        with pytest.raises(Malformed):
+            parse_body(body, kind)
+
+
+async def test_a_command_whose_text_says_payload_is_answered(slack: HttpDriver) -> None:
+    form = slash_command(
+        "create payload room", user=ALICE, channel=CHANNEL, response_url=slack.fake.response_url()
+    )
+    reply = await slack.signed(urlencode(form), FORM)
+    assert reply.status == 200
+    await slack.fake.wait_for("views.open")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"Content-Length: 1000\r\n\r\nabc",
+        b"Content-Encoding: deflate\r\nContent-Length: 4\r\n\r\njunk",
+        b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"X-Big: " + b"a" * 20000 + b"\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["bad chunk", "cut off", "compressed", "two lengths", "huge header"],
+)
+async def test_unreadable_requests_leave_no_traceback(
+    slack: HttpDriver, request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = urlsplit(slack.url)
+    with caplog.at_level(logging.INFO):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(f"POST {parts.path} HTTP/1.1\r\nHost: x\r\n".encode() + request_bytes)
+        await writer.drain()
+        writer.write_eof()
+        status = await reader.read(100)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)
+    assert not status or int(status.split()[1]) in (400, 401, 413, 431)
+    assert sent(slack.fake) == []
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
 
 
 async def test_the_error_handler_sends_nothing_for_an_unverified_request(
@@ -242,6 +294,7 @@ async def test_malformed_socket_mode_frames_are_dropped_and_the_connection_still
         '{"type": "interactive", "envelope_id": "e1", "payload": "x"}',
         '{"type": "mystery", "envelope_id": "e2", "payload": {}}',
         "\x1b[31m" * 10,
+        '{"type": ["x"], "envelope_id": "e3", "payload": {}}',
     ]
     with caplog.at_level(logging.INFO):
         for frame in frames:
