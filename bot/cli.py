@@ -497,9 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number", help="E.164 form, for example +15551234567")
     sub(n, "unassign", cmd_number_unassign, "unassign the phone number", live=True)
 
-    rooms = groups.add_parser(
-        "rooms", help="list, show, create, edit or delete rooms"
-    )
+    rooms = groups.add_parser("rooms", help="list, show, create, edit or delete rooms")
     r = rooms.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(sub(r, "list", cmd_rooms_list, "list the rooms, with live counts", live=True))
     p = sub(r, "show", cmd_rooms_show, "show one room")
