@@ -24,8 +24,8 @@ from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.slack_app import SlackSettings, start_slack
 from bot.wiring import Deps, build_telephony
-from deploy.pbx import AsteriskProcess
 from deploy.prefix import ensure_prefix
+from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update
 from tests.fake_slack import Call, FakeSlack
 from tests.pbx import eventually, make_pbx

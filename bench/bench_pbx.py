@@ -22,8 +22,8 @@ from pathlib import Path
 from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.wiring import build_telephony
-from deploy.pbx import AsteriskProcess
 from deploy.prefix import ensure_prefix
+from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update
 from tests.pbx import eventually, make_pbx
 from tests.telephony.sipp import HOST, SCENARIOS, sipp_binary

@@ -13,8 +13,8 @@ from pathlib import Path
 from bot.config import SettingsError
 from bot.dbfile import DatabaseUnusable, explain_sqlite
 from bot.errors import DomainError, ValidationFailed
-from deploy.pbx import PbxError
-from deploy.prefix import PrefixError
+from deploy.install import PrefixError
+from deploy.settings import PbxError
 
 OK = 0
 FAILED = 1

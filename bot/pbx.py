@@ -12,17 +12,12 @@ from typing import Any
 from bot.config import Settings, SettingsError
 from bot.service import ConferenceService
 from bot.wiring import Telephony, build_telephony
-from deploy.pbx import (
-    PbxConfig,
-    load_or_create_ami_credentials,
-    running_config,
-    start_detached,
-    stop_detached,
-)
-from deploy.pbx import (
-    status as process_status,
-)
+from deploy.credentials import load_or_create_ami_credentials
+from deploy.daemon import start_detached, stop_detached
+from deploy.pidfile import running_config
+from deploy.pidfile import status as process_status
 from deploy.prefix import ensure_prefix
+from deploy.settings import PbxConfig
 from telephony.errors import PbxUnavailable
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,11 @@ from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.slack_app import SlackRunner, SlackSettings, SlackUnreachable, start_slack
 from bot.wiring import Deps, build_telephony
-from deploy.pbx import AsteriskProcess, PbxError, load_or_create_ami_credentials
-from deploy.prefix import PrefixError, ensure_prefix
+from deploy.credentials import load_or_create_ami_credentials
+from deploy.install import PrefixError
+from deploy.prefix import ensure_prefix
+from deploy.process import AsteriskProcess
+from deploy.settings import PbxError
 
 log = logging.getLogger("conference_bot")
 

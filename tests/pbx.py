@@ -15,15 +15,12 @@ import pytest
 from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.wiring import build_telephony
-from deploy.pbx import (
-    AmiCredentials,
-    PbxConfig,
-    load_or_create_ami_credentials,
-    start_detached,
-    stop_detached,
-)
-from deploy.pbx import status as pbx_status
-from deploy.prefix import AsteriskInstall, ensure_prefix
+from deploy.credentials import AmiCredentials, load_or_create_ami_credentials
+from deploy.daemon import start_detached, stop_detached
+from deploy.install import AsteriskInstall
+from deploy.pidfile import status as pbx_status
+from deploy.prefix import ensure_prefix
+from deploy.settings import PbxConfig
 from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync

@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from deploy.pbx import run_cli
+from deploy.daemon import run_cli
 from telephony.tracker import PbxStatus
 from tests.pbx import Pbx, eventually
 
