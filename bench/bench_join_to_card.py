@@ -22,8 +22,9 @@ from bench.bench_pbx import figures
 from bot.config import Settings
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.slack_app import SlackSettings, start_slack
 from bot.wiring import Deps, build_telephony
+from commands.app import start_slack
+from commands.slack_settings import SlackSettings
 from deploy.prefix import ensure_prefix
 from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update

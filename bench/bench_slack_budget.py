@@ -27,12 +27,13 @@ from pathlib import Path
 import aiohttp
 
 from bot.config import Settings
-from bot.live_cards import MIN_INTERVAL, WATCH_INTERVAL, LiveCards
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.slack_app import SlackSettings, web_client
-from bot.slack_budget import MARGIN, TIERS, WINDOW, SlackBudget
 from bot.wiring import Deps
+from commands.app import web_client
+from commands.budget import MARGIN, TIERS, WINDOW, SlackBudget
+from commands.live_cards import MIN_INTERVAL, WATCH_INTERVAL, LiveCards
+from commands.slack_settings import SlackSettings
 from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.tracker import ParticipantTracker

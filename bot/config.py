@@ -1,4 +1,8 @@
-"""Settings from environment variables, with a ``.env`` file as a fallback."""
+"""Settings from environment variables, with a ``.env`` file as a fallback.
+
+A value we cannot use raises ``bot.errors.SettingsError`` naming the variable. The PBX's own
+settings (``PBX_*``) are read by ``deploy.settings``; the entry points pass it ``environ``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class SettingsError(ValueError):
-    """A setting has a value we cannot use; the message names it and says what to do."""
+from bot.errors import SettingsError
 
 
 def _read_private(path: Path) -> str | None:
@@ -93,6 +95,18 @@ def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) ->
     if not low <= value <= high:
         raise SettingsError(f"{key} must be between {low} and {high}, got {value}.")
     return value
+
+
+def port_setting(env: Mapping[str, str], key: str, default: int) -> int:
+    """A port the bot itself listens on (``SLACK_HTTP_PORT``): ``default`` when unset; 0 asks
+    the system for a free port (tests). The PBX's ports are deploy's
+    (``deploy.settings.parse_port``)."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise SettingsError(f"{key} must be a port number (1 to 65535), got {raw!r}.")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,42 @@
-"""Domain errors.
+"""The program's own errors: one root, so each front end catches one tree.
 
-Every failure a person can cause has its own class with a stable ``code`` and a message
-that says what to do. Front ends (CLI, Slack) show ``message`` unchanged.
+``ConferenceBotError`` is the root of every failure a person can fix: a broken rule
+(``DomainError`` and its subclasses, which carry a stable ``code`` and a message that says
+what to do, shown unchanged by the CLI and Slack), a setting we cannot use
+(``SettingsError``) and a database file we cannot use (``DatabaseUnusable``). Telephony's
+failures (``telephony.errors``) are domain errors too, so they sit under the same root.
+Anything else that escapes a front end is a bug: an error id and a log line.
+
+The bundled Asterisk (``deploy/``) imports nothing of the application, so its errors cannot
+derive from this root: they share a root of their own, ``deploy.errors.DeployError``, which
+the entry points (``bot.exits``) treat like this one. Two roots, both known at the one place
+that sees every part, rather than ``deploy/`` depending on the application.
+
+    ConferenceBotError
+    ├── DomainError (code, message, field)
+    │   ├── InvalidInput, ValidationFailed
+    │   ├── NotFound: RoomNotFound, ServerNotFound, RequestNotFound
+    │   │             (telephony: ParticipantNotFound)
+    │   ├── Conflict: DuplicateName, DuplicateConferenceId, ConferenceIdIsExtension,
+    │   │             ServerExists, DeletionAlreadyPending, RequestAlreadyDecided
+    │   ├── RoomLimitReached, ServerNotEmpty, RoomGone, NotAllowed
+    │   └── (telephony: PbxUnavailable, PbxActionFailed)
+    ├── SettingsError
+    └── DatabaseUnusable
+        └── SchemaTooNew
 """
 
 from __future__ import annotations
 
 
-class DomainError(Exception):
+class ConferenceBotError(Exception):
+    """A failure a person can fix; ``str()`` says what is wrong and what to do."""
+
+
+# -- broken rules -------------------------------------------------------------------------------
+
+
+class DomainError(ConferenceBotError):
     """A rule was broken; ``message`` is meant for the person who broke it."""
 
     code = "error"
@@ -99,3 +128,19 @@ class NotAllowed(DomainError):
 
     code = "not_allowed"
     audit: tuple[str, str, str, str] | None = None
+
+
+# -- settings and the database file -----------------------------------------------------------
+
+
+class SettingsError(ConferenceBotError):
+    """A setting has a value we cannot use; the message names it and says what to do."""
+
+
+class DatabaseUnusable(ConferenceBotError):
+    """The database file cannot be used as it is. The message names the file, says what is
+    wrong and what to do; the file was not written."""
+
+
+class SchemaTooNew(DatabaseUnusable):
+    """The file was written by a newer conference-bot; it was left as it is."""

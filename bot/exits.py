@@ -3,6 +3,13 @@
 0 ok; 1 a problem with data, files, settings or a rule (the reason on stderr); 2 a command
 typed wrongly (usage); 3 ``pbx status`` when the PBX is not running; 70 a bug of ours
 (``EX_SOFTWARE``: an error id on stderr, the details in the log file); 130 Ctrl-C.
+
+A failure a person can fix is one of two trees, and only the entry points (the CLI and
+``serve``, through ``FIXABLE``) know both: the application's ``bot.errors.ConferenceBotError``
+and the bundled Asterisk's ``deploy.errors.DeployError``. ``deploy/`` imports nothing of the
+application, so its errors cannot join our root; rather than translating each of its failures
+where deploy is called (several places, easy to miss one), the one place that sees every part
+catches its root next to ours.
 """
 
 from __future__ import annotations
@@ -10,11 +17,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bot.config import SettingsError
-from bot.dbfile import DatabaseUnusable, explain_sqlite
-from bot.errors import DomainError, ValidationFailed
-from deploy.install import PrefixError
-from deploy.settings import PbxError
+from bot.errors import ConferenceBotError, ValidationFailed
+from bot.repository.dbfile import explain_sqlite
+from deploy.errors import DeployError
 
 OK = 0
 FAILED = 1
@@ -24,15 +29,16 @@ BUG = 70
 INTERRUPTED = 130
 BROKEN_PIPE = 141
 
+# Every failure a person can fix; its message says what to do.
+FIXABLE: tuple[type[Exception], ...] = (ConferenceBotError, DeployError)
+
 
 def explain(exc: BaseException, db_path: Path) -> list[str] | None:
     """The messages to print for a failure a person can fix (exit ``FAILED``), one per
     problem; ``None`` for a bug. ``db_path`` names the database in SQLite's complaints."""
     if isinstance(exc, ValidationFailed):
         return [p.message for p in exc.problems]
-    if isinstance(exc, DomainError):
-        return [exc.message]
-    if isinstance(exc, DatabaseUnusable | SettingsError | PbxError | PrefixError):
+    if isinstance(exc, FIXABLE):
         return [str(exc)]
     if isinstance(exc, sqlite3.Error):
         problem = explain_sqlite(db_path, exc)

@@ -1,12 +1,11 @@
-"""Typed records the service layer hands to front ends."""
+"""Typed records the service hands to front ends: the server, rooms, owners, deletion
+requests, audit entries and dial-in cards. Plain data, no rules (``bot.rules``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-
-LANGUAGES = {"en": "English", "es": "Spanish"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +39,6 @@ class Room:
     @property
     def has_pin(self) -> bool:
         return self.pin is not None
-
-    @property
-    def bridge(self) -> str:
-        """The ConfBridge name; keyed by the stable id so a changed conference ID keeps calls."""
-        return f"room-{self.id}"
 
     def public_dict(self) -> dict[str, Any]:
         """Everything but the PIN, safe to show to anyone."""

@@ -1,4 +1,8 @@
-"""``conference-bot serve``: the PBX, the AMI connection and the Slack bot, together."""
+"""``conference-bot serve``: the PBX, the AMI connection and the Slack bot, together.
+
+An entry point: it starts Asterisk (``deploy``) unless one runs, builds the parts through
+``bot.wiring`` and runs the Slack front end (``commands``) until SIGINT or SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,17 @@ import signal
 import sys
 from contextlib import suppress
 
-from bot.config import Settings, SettingsError
-from bot.dbfile import DatabaseUnusable
+from bot import exits
+from bot.config import Settings
+from bot.errors import SettingsError
 from bot.logs import safe_handler
-from bot.pbx import is_running, pbx_config, run_dir
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.slack_app import SlackRunner, SlackSettings, SlackUnreachable, start_slack
-from bot.wiring import Deps, build_telephony
-from deploy.credentials import load_or_create_ami_credentials
-from deploy.install import PrefixError
+from bot.wiring import Deps, is_running, pbx_config, run_dir, telephony_for
+from commands.app import SlackRunner, SlackUnreachable, start_slack
+from commands.slack_settings import SlackSettings
 from deploy.prefix import ensure_prefix
 from deploy.process import AsteriskProcess
-from deploy.settings import PbxError
 
 log = logging.getLogger("conference_bot")
 
@@ -80,9 +82,7 @@ async def serve(settings: Settings) -> int:
             await owned.start()
             log.info("Started %s in %.2f s", install.version, owned.boot_seconds or 0.0)
 
-        creds = load_or_create_ami_credentials(cfg.run_dir)
-        tel = build_telephony(service, host=cfg.bind_address, port=cfg.ami_port,
-                              username=creds.username, secret=creds.password)  # fmt: skip
+        tel = telephony_for(cfg, service)
         ami = tel.ami
         deps = Deps(settings, service, ami, tel.tracker, tel.actions)
         await ami.start()
@@ -143,6 +143,6 @@ def run_serve(settings: Settings) -> int:
     setup_logging()
     try:
         return asyncio.run(serve(settings))
-    except (SettingsError, DatabaseUnusable, PbxError, PrefixError) as exc:
+    except exits.FIXABLE as exc:
         log.error("%s", exc)  # exit codes as the CLI's (bot/exits.py): 1 for these
-        return 1
+        return exits.FAILED

@@ -1,15 +1,38 @@
-"""Builds everything once and hands one typed bundle of dependencies to the front ends."""
+"""The one composition root: each part is built here once and handed only what it needs.
+
+The entry points (``bot.serve``, ``bot.cli``) call it; nothing in the core does. It is the
+one place that knows the bundled PBX's settings and AMI credentials (``deploy``), the AMI
+stack (``telephony``) and the service, and joins them:
+
+- ``pbx_config``, ``run_dir``, ``is_running``: the PBX as this bot's settings describe it;
+- ``build_telephony``: AMI connection, participant tracker, AstDB sync (told of every
+  service change), PBX actions; ``telephony_for`` the same with the PBX's own credentials;
+- ``live_pbx``: that, connected to a running PBX for the duration of one CLI command;
+- ``Deps``: the typed bundle the Slack front end (``commands``) receives.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.config import Settings
+from bot.errors import SettingsError
 from bot.service import ConferenceService
+from deploy.credentials import load_or_create_ami_credentials
+from deploy.pidfile import running_config
+from deploy.pidfile import status as process_status
+from deploy.settings import PbxConfig
 from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync
 from telephony.tracker import ParticipantTracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +68,66 @@ class Deps:
     ami: AmiClient
     tracker: ParticipantTracker
     pbx: PbxActions
+
+
+# -- the bundled PBX, as the bot's settings describe it ----------------------------------------
+
+
+def run_dir(settings: Settings) -> Path:
+    return Path(settings.environ.get("PBX_RUN_DIR") or settings.data_dir / "pbx")
+
+
+def pbx_config(settings: Settings) -> PbxConfig:
+    """The PBX settings; where an Asterisk already runs, the addresses it really uses."""
+    try:
+        return running_config(PbxConfig.from_env(settings.environ, run_dir(settings)))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def is_running(settings: Settings) -> bool:
+    return bool(process_status(run_dir(settings)).get("running"))
+
+
+def telephony_for(cfg: PbxConfig, service: ConferenceService) -> Telephony:
+    """``build_telephony`` for the PBX of ``cfg``, logging in with its AMI credentials
+    (created on first use)."""
+    creds = load_or_create_ami_credentials(cfg.run_dir)
+    return build_telephony(service, host=cfg.bind_address, port=cfg.ami_port,
+                           username=creds.username, secret=creds.password)  # fmt: skip
+
+
+@asynccontextmanager
+async def live_pbx(
+    settings: Settings, service: ConferenceService, *, timeout: float = 5.0
+) -> AsyncIterator[Telephony | None]:
+    """Connect to a running PBX for the duration of a command; ``None`` when it is not up.
+
+    Changes made through ``service`` meanwhile reach Asterisk's AstDB at once.
+    """
+    if not is_running(settings):
+        yield None
+        return
+    tel = telephony_for(pbx_config(settings), service)
+    ami = tel.ami
+    await ami.start()
+    try:
+        if not await ami.wait_ready(timeout):
+            log.warning("PBX process is up but AMI did not become ready in %.0f s", timeout)
+            yield None
+            return
+        await _settled(tel)
+        yield tel
+    finally:
+        await ami.close()
+        await tel.sync.close()
+
+
+async def _settled(tel: Telephony, timeout: float = 3.0) -> None:
+    """Wait for the first reconcile and resync, so counts are real and AstDB is current."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (tel.tracker.online and tel.sync.synced):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        log.warning("tracker did not reconcile within %.0f s", timeout)

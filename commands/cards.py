@@ -8,7 +8,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Room
-from commands import render
+from commands.blocks.dial_in import dial_in_card
 from commands.context import SlackContext, actor
 from commands.notify import slack_error
 
@@ -39,7 +39,7 @@ async def post_card(
         )
     server = await ctx.deps.service.get_server()
     tracker = ctx.deps.tracker
-    card = render.dial_in_card(
+    card = dial_in_card(
         room, server, tracker.count(room.id), ctx.pbx_online, include_pin=include_pin
     )
     try:

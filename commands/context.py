@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.models import Role
-from bot.wiring import Deps
+from bot.rules import OWNER_PREFIX
+from bot.service import ConferenceService
 from commands.admins import AdminDirectory
+from commands.room_list import RoomList
+from telephony.tracker import ParticipantTracker
 
-ACTOR_PREFIX = "slack:"
+# A JSON object as Bolt hands it to listeners: the body, its action, view, command or event.
+Payload = dict[str, Any]
 
 
 def actor(user_id: str) -> str:
-    """How a Slack user appears in the audit log and on deletion requests."""
-    return f"{ACTOR_PREFIX}{user_id}"
+    """How a Slack user appears in the audit log, on deletion requests and as an owner."""
+    return f"{OWNER_PREFIX}{user_id}"
 
 
 def slack_user(actor_name: str) -> str | None:
     """The Slack user ID behind an actor string, or None for the CLI and others."""
-    if actor_name.startswith(ACTOR_PREFIX):
-        return actor_name[len(ACTOR_PREFIX) :]
+    if actor_name.startswith(OWNER_PREFIX):
+        return actor_name[len(OWNER_PREFIX) :]
     return None
 
 
+class Deps(Protocol):
+    """What the Slack front end takes from the composition root (``bot.wiring.Deps`` is
+    one): the service, and the tracker for live participant counts."""
+
+    @property
+    def service(self) -> ConferenceService: ...
+
+    @property
+    def tracker(self) -> ParticipantTracker: ...
+
+
 class HomeTabs(Protocol):
-    """Keeps each opened Home tab current (bot.live_cards.LiveCards)."""
+    """Keeps each opened Home tab current (commands.live_cards.LiveCards)."""
 
     async def show_home(self, user_id: str) -> None: ...
 
@@ -35,6 +50,7 @@ class SlackContext:
     deps: Deps
     admins: AdminDirectory
     homes: HomeTabs
+    rooms: RoomList
     admin_channel: str | None
 
     async def role(self, user_id: str) -> Role:

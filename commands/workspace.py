@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.service import ConferenceService
 from commands.context import SlackContext, actor
 from commands.transport import RefusalLog
 
@@ -64,27 +66,40 @@ def foreign(body: dict[str, Any], team: str | None, enterprise: str | None) -> s
     return None
 
 
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    refusals = RefusalLog(log)
+class OneWorkspace(AsyncMiddleware):
+    """The global middleware refusing (and auditing) requests from any other workspace.
 
-    async def one_workspace(
-        context: AsyncBoltContext,
-        body: dict[str, Any],
-        next_: Callable[[], Awaitable[BoltResponse]],
+    A middleware class rather than a function: Bolt calls it directly, without gathering
+    every listener argument for it on each request.
+    """
+
+    def __init__(self, service: ConferenceService) -> None:
+        self._service = service
+        self._refusals = RefusalLog(log)
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
     ) -> BoltResponse:
+        context, body = req.context, req.body
         ours = context.authorize_result
         team = ours.team_id if ours is not None else None
         enterprise = ours.enterprise_id if ours is not None else None
         why = foreign(body, team, enterprise)
         if why is None:
-            return await next_()
+            return await next()
         user = context.user_id or "unknown"
-        refusals.refused(f"a request by {user}", f"another workspace ({why})")
-        await ctx.deps.service.record(
+        self._refusals.refused(f"a request by {user}", f"another workspace ({why})")
+        await self._service.record(
             actor(user), "slack.refused", "workspace", f"Request from another workspace ({why})"
         )
         if "command" in body:
             return BoltResponse(status=200, body=REFUSAL)
         return BoltResponse(status=200, body="")
 
-    app.use(one_workspace)
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    app.use(OneWorkspace(ctx.deps.service))

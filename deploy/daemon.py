@@ -75,12 +75,19 @@ _DETACHED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _starttime(pid: int) -> int | None:
-    """Kernel start time of ``pid``; None once it is gone or a zombie."""
+    """Kernel start time of ``pid``; None once it is gone or a zombie whose threads are
+    all gone too.
+
+    Asterisk is multi-threaded: its main thread can be a zombie while other threads are
+    still exiting, and until the last one has, its sockets stay open (a restart on the same
+    ports then fails with "already in use").
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return None
-    if fields[0] in ("Z", "X"):
+    if fields[0] in ("Z", "X") and threads <= 1:
         return None
     return int(fields[19])
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from deploy.errors import DeployError
 
-class PrefixError(RuntimeError):
+
+class PrefixError(DeployError):
     """The Asterisk installation could not be found or built."""
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.errors import DeployError
+
 PID_FILE = "asterisk.pid"
 # Section names the generated pjsip.conf uses itself.
 _RESERVED_NAMES = frozenset({"trunk", "transport-udp", "global", "system"})
@@ -23,7 +25,7 @@ _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PASSWORD_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
-class PbxError(RuntimeError):
+class PbxError(DeployError):
     """The PBX could not be configured, started or stopped."""
 
 

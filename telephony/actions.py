@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.models import Room
 from telephony.ami import AmiClient
 from telephony.errors import ParticipantNotFound, PbxActionFailed
-from telephony.tracker import Participant, ParticipantTracker, bridge_name
+from telephony.naming import bridge_name
+from telephony.tracker import Participant, ParticipantTracker
 
 
 class PbxActions:

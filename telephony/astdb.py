@@ -1,13 +1,8 @@
 """Keeps Asterisk's AstDB in step with the rooms, so the static dialplan can route callers.
 
-Layout (read by ``deploy/templates/extensions.conf``)::
-
-    conference/server/extension       = 800
-    conference/server/number          = +15551234567          (absent when none)
-    conference/rooms/<CONFID>/room    = stable room id (its bridge is room-<id>)
-    conference/rooms/<CONFID>/pin     = PIN digits, or empty for none
-    conference/rooms/<CONFID>/max     = participant limit
-    conference/rooms/<CONFID>/lang    = en | es
+The key layout is ``telephony.naming``'s (the dialplan reads the same keys). The sync needs
+the rooms and the server as committed (``RoomSource``, which the service provides) and is told
+of every change as an observer (``bot.events``).
 
 AstDB persists inside Asterisk, so calls keep working while the bot is down.
 """
@@ -16,28 +11,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable
+from typing import Protocol
 
+from bot.events import RoomChange
 from bot.models import Room, Server
-from bot.service import ConferenceService, RoomChange
 from telephony.ami import AmiClient
 from telephony.errors import PbxActionFailed, PbxUnavailable
-from telephony.tracker import bridge_name
+from telephony.naming import (
+    EXTENSION_KEY,
+    LANG_KEY,
+    MAX_KEY,
+    NUMBER_KEY,
+    PIN_KEY,
+    ROOM_KEY,
+    ROOMS_FAMILY,
+    SERVER_FAMILY,
+    bridge_name,
+    room_family,
+    stored_conference_id,
+)
 
 log = logging.getLogger(__name__)
 
-FAMILY = "conference"
 UPDATE_BUDGET = 1.5  # seconds one change may take to reach AstDB before we defer it
-_ROOM_KEY = re.compile(r"^/conference/rooms/([0-9]+)/")
+
+
+class RoomSource(Protocol):
+    """What a full resync reads: the rooms and the server as committed."""
+
+    async def list_rooms(self) -> list[Room]: ...
+
+    async def get_server(self) -> Server | None: ...
 
 
 class AstDbSync:
-    """A service observer writing every committed change to AstDB over AMI."""
+    """An observer (``bot.events.Observer``) writing every committed change to AstDB."""
 
-    def __init__(self, ami: AmiClient, service: ConferenceService) -> None:
+    def __init__(self, ami: AmiClient, rooms: RoomSource) -> None:
         self._ami = ami
-        self._service = service
+        self._rooms = rooms
         self.synced = False  # True once a full resync finished on the current connection
         self._retry: asyncio.Future[None] | None = None
 
@@ -72,21 +85,21 @@ class AstDbSync:
         """Write a room's keys, the ``room`` key last: callers are admitted only once it
         exists (and the dialplan also refuses an ID whose ``pin`` key is missing), so a
         half-written room can never be joined without its PIN."""
-        family = f"{FAMILY}/rooms/{room.conference_id}"
-        await self._put(family, "pin", room.pin or "")
-        await self._put(family, "max", str(room.max_participants))
-        await self._put(family, "lang", room.language)
-        await self._put(family, "room", str(room.id))
+        family = room_family(room.conference_id)
+        await self._put(family, PIN_KEY, room.pin or "")
+        await self._put(family, MAX_KEY, str(room.max_participants))
+        await self._put(family, LANG_KEY, room.language)
+        await self._put(family, ROOM_KEY, str(room.id))
 
     async def write_server(self, server: Server | None) -> None:
         if server is None:
-            await self._del_tree(f"{FAMILY}/server")
+            await self._del_tree(SERVER_FAMILY)
             return
-        await self._put(f"{FAMILY}/server", "extension", server.extension)
+        await self._put(SERVER_FAMILY, EXTENSION_KEY, server.extension)
         if server.phone_number:
-            await self._put(f"{FAMILY}/server", "number", server.phone_number)
+            await self._put(SERVER_FAMILY, NUMBER_KEY, server.phone_number)
         else:
-            await self._del(f"{FAMILY}/server", "number")
+            await self._del(SERVER_FAMILY, NUMBER_KEY)
 
     # -- Observer -------------------------------------------------------------------------
 
@@ -145,7 +158,7 @@ class AstDbSync:
 
     async def _apply_room(self, change: RoomChange) -> None:
         if change.kind == "deleted":
-            await self._del_tree(f"{FAMILY}/rooms/{change.room.conference_id}")
+            await self._del_tree(room_family(change.room.conference_id))
             # Callers still in a deleted room hear goodbye (dialplan, on KICKED) and leave.
             try:
                 await self._ami.action(
@@ -163,13 +176,13 @@ class AstDbSync:
         # Write the new entry first, then drop a replaced conference ID: no gap for callers.
         await self.write_room(change.room)
         if change.previous and change.previous.conference_id != change.room.conference_id:
-            await self._del_tree(f"{FAMILY}/rooms/{change.previous.conference_id}")
+            await self._del_tree(room_family(change.previous.conference_id))
 
     # -- full resync ----------------------------------------------------------------------
 
     async def stored_conference_ids(self) -> set[str]:
         response = await self._ami.action(
-            {"Action": "Command", "Command": f"database show {FAMILY}/rooms"}
+            {"Action": "Command", "Command": f"database show {ROOMS_FAMILY}"}
         )
         lines = response.get("Output", [])
         if isinstance(lines, str):
@@ -178,23 +191,23 @@ class AstDbSync:
             lines = response.content.splitlines()
         found = set()
         for line in lines:
-            match = _ROOM_KEY.match(str(line).strip())
-            if match:
-                found.add(match.group(1))
+            cid = stored_conference_id(str(line))
+            if cid is not None:
+                found.add(cid)
         return found
 
     async def resync(self) -> None:
         """Make AstDB equal the database: write every room, then remove stale ones."""
-        rooms = await self._service.list_rooms()
-        server = await self._service.get_server()
+        rooms = await self._rooms.list_rooms()
+        server = await self._rooms.get_server()
         await self.write_server(server)
         for room in rooms:
             await self.write_room(room)
         stored = await self.stored_conference_ids()
         # Compare with the rooms as they are now: one created meanwhile is not stale.
-        current = {r.conference_id for r in await self._service.list_rooms()}
+        current = {r.conference_id for r in await self._rooms.list_rooms()}
         stale = stored - current
         for cid in stale:
-            await self._del_tree(f"{FAMILY}/rooms/{cid}")
+            await self._del_tree(room_family(cid))
         self.synced = True
         log.info("AstDB resynced: %d rooms, %d stale removed", len(current), len(stale))

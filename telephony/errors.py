@@ -1,4 +1,5 @@
-"""Telephony failures a person may see; same shape as the service layer's domain errors."""
+"""Telephony failures a person may see: domain errors (``bot.errors``), so they carry a
+stable ``code`` and sit under the program's one root, ``ConferenceBotError``."""
 
 from __future__ import annotations
 

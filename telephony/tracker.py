@@ -12,22 +12,9 @@ from typing import Any
 from panoramisk.message import Message
 
 from telephony.ami import AmiClient
+from telephony.naming import bridge_name, room_of
 
 log = logging.getLogger(__name__)
-
-BRIDGE_PREFIX = "room-"
-
-
-def bridge_name(room_id: int) -> str:
-    return f"{BRIDGE_PREFIX}{room_id}"
-
-
-def room_of(bridge: str) -> int | None:
-    """The room id of a bridge named by the dialplan, or None for any other bridge."""
-    if not bridge.startswith(BRIDGE_PREFIX):
-        return None
-    rest = bridge[len(BRIDGE_PREFIX) :]
-    return int(rest) if rest.isdigit() else None
 
 
 def _yes(value: Any) -> bool:

@@ -24,6 +24,7 @@ from deploy.settings import PbxConfig
 from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync
+from telephony.naming import bridge_name
 from telephony.tracker import ParticipantTracker, Update
 from tests.telephony.sipp import Sipp
 
@@ -31,23 +32,38 @@ PHONES = [("alice", "alice-pw"), ("bob", "bob-pw")]
 TRUNK_IP = "127.0.0.2"
 
 
+# Listening ports for the PBXes under test come from below the kernel's ephemeral range
+# (32768-60999 by default): a port the kernel hands out for "any port" (Asterisk's own
+# resolver sockets, every client connection) could otherwise be taken between choosing it
+# and Asterisk binding it, or between a stop and a restart on the same port.
+LISTEN_PORTS = range(11000, 20000)  # clear of the RTP ranges tests use (20000 and up)
+
+
+def _bindable(port: int, kinds: tuple[int, ...]) -> bool:
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def _free(kinds: tuple[int, ...]) -> int:
+    for _ in range(200):
+        port = random.choice(LISTEN_PORTS)
+        if _bindable(port, kinds):
+            return port
+    raise RuntimeError("no free port")
+
+
 def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return _free((kind,))
 
 
 def free_both() -> int:
     """A port free for UDP and TCP both (SIP listens on both)."""
-    for _ in range(50):
-        port = free_port(socket.SOCK_DGRAM)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
+    return _free((socket.SOCK_DGRAM, socket.SOCK_STREAM))
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +154,7 @@ class Stack:
 
     async def counts_agree(self) -> bool:
         listed = await self.list_rooms()
-        tracked = {f"room-{k}": v for k, v in self.tracker.counts().items()}
+        tracked = {bridge_name(k): v for k, v in self.tracker.counts().items()}
         return listed == tracked
 
     def user_events(self, name: str) -> list[dict[str, str]]:

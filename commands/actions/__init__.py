@@ -1,31 +1,29 @@
-"""Buttons: one listener per file."""
+"""Buttons: one listener per file, registered here (Approve and Deny share ``decide``)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from slack_bolt.async_app import AsyncApp
 
-from commands.actions import (
-    approve,
-    create_room,
-    delete_room,
-    deny,
-    edit_room,
-    list_rooms,
-    server_delete,
-    share_room,
-)
+from commands import ids
+from commands.actions.create_room import create_room
+from commands.actions.decide import APPROVE, DENY, decide
+from commands.actions.delete_room import delete_room
+from commands.actions.edit_room import edit_room
+from commands.actions.list_rooms import list_rooms
+from commands.actions.server_delete import server_delete
+from commands.actions.share_room import share_room
 from commands.context import SlackContext
+from commands.guard import guard
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
-    for module in (
-        create_room,
-        list_rooms,
-        edit_room,
-        share_room,
-        delete_room,
-        approve,
-        deny,
-        server_delete,
-    ):
-        module.register(app, ctx)
+    app.action(ids.HELP_CREATE)(guard(partial(create_room, ctx)))
+    app.action(ids.HELP_LIST)(guard(partial(list_rooms, ctx)))
+    app.action(ids.ROOM_EDIT)(guard(partial(edit_room, ctx)))
+    app.action(ids.ROOM_SHARE)(guard(partial(share_room, ctx)))
+    app.action(ids.ROOM_DELETE)(guard(partial(delete_room, ctx)))
+    app.action(ids.APPROVE_DELETION)(guard(partial(decide, ctx, APPROVE)))
+    app.action(ids.DENY_DELETION)(guard(partial(decide, ctx, DENY)))
+    app.action(ids.CONFIRM_SERVER_DELETE)(guard(partial(server_delete, ctx)))

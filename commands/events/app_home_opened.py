@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncApp
-
-from commands.context import SlackContext
-from commands.errors import guard
+from commands.context import Payload, SlackContext
 
 
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    async def app_home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        await ctx.homes.show_home(str(event["user"]))
-
-    app.event("app_home_opened")(guard(app_home_opened))
+async def app_home_opened(ctx: SlackContext, event: Payload) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    await ctx.homes.show_home(str(event["user"]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import ids, render
+from commands.openers import open_create
 from commands.slash.invocation import Invocation
 
 
@@ -11,17 +11,5 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    await inv.service.refuse_guest(
-        inv.actor, await inv.ctx.role(inv.user_id), "create rooms", "room"
-    )
-    await inv.service.require_server()  # say so now rather than after the form is filled in
-    suggested = await inv.service.suggest_conference_id()
-    view = render.room_form(
-        callback_id=ids.CREATE_VIEW,
-        title="Create a room",
-        submit="Create",
-        name=" ".join(inv.args),
-        suggested_id=suggested,
-        metadata={"channel": inv.channel_id},
-    )
-    await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
+    name = " ".join(inv.args)
+    await open_create(inv.ctx, inv.client, inv.user_id, inv.trigger_id, inv.channel_id, name)

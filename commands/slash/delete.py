@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.models import Role
-from commands import render
+from commands.openers import open_delete
 from commands.slash.invocation import Invocation
 
 
@@ -13,15 +12,4 @@ def check(args: list[str]) -> str | None:
 
 async def run(inv: Invocation) -> None:
     room = await inv.service.get_room(" ".join(inv.args))
-    role = await inv.ctx.role(inv.user_id)
-    await inv.service.refuse_guest(inv.actor, role, "ask to delete rooms", room.name)
-    admin = role is Role.ADMIN
-    tracker = inv.ctx.deps.tracker
-    view = render.delete_modal(
-        room,
-        tracker.count(room.id),
-        inv.ctx.pbx_online,
-        admin=admin,
-        metadata={"room_id": room.id, "channel": inv.channel_id},
-    )
-    await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
+    await open_delete(inv.ctx, inv.client, inv.user_id, inv.trigger_id, inv.channel_id, room)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import ids, render
+from commands.openers import open_edit
 from commands.slash.invocation import Invocation
 
 
@@ -11,14 +11,5 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    found = await inv.service.get_room(" ".join(inv.args))
-    role = await inv.ctx.role(inv.user_id)
-    room = await inv.service.require_manager(found.id, inv.actor, role, "edit it")
-    view = render.room_form(
-        callback_id=ids.EDIT_VIEW,
-        title="Edit room",
-        submit="Save",
-        room=room,
-        metadata={"room_id": room.id, "channel": inv.channel_id},
-    )
-    await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
+    room = await inv.service.get_room(" ".join(inv.args))
+    await open_edit(inv.ctx, inv.client, inv.user_id, inv.trigger_id, inv.channel_id, room.id)

@@ -5,7 +5,8 @@ A room with a PIN opens a modal first, so the poster decides whether the PIN is 
 
 from __future__ import annotations
 
-from commands import cards, render
+from commands import cards
+from commands.blocks.modals import share_modal
 from commands.slash.invocation import Invocation
 
 
@@ -17,7 +18,7 @@ async def run(inv: Invocation) -> None:
     room = await inv.service.get_room(" ".join(inv.args))
     role = await inv.ctx.role(inv.user_id)
     if room.has_pin and await inv.service.may_manage(room.id, inv.actor, role):
-        view = render.share_modal(room, channel=inv.channel_id, may_show_pin=True)
+        view = share_modal(room, channel=inv.channel_id, may_show_pin=True)
         await inv.client.views_open(trigger_id=inv.trigger_id, view=view)
         return
     problem = await cards.post_card(

@@ -32,13 +32,3 @@ class Invocation:
     async def say(self, text: str) -> None:
         """Answer the person who typed the command, and only them."""
         await self.respond(text=text, response_type="ephemeral")
-
-    async def require_admin(self, what: str) -> bool:
-        if await self.ctx.admins.is_admin(self.user_id):
-            return True
-        await self.service.record(self.actor, "slack.refused", "server", f"Not an admin: {what}")
-        await self.say(
-            f"Only workspace admins and owners, and the people listed in SLACK_ADMIN_USERS, "
-            f"can {what}."
-        )
-        return False

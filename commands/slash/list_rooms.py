@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from commands import render
 from commands.slash.invocation import Invocation
 
 
@@ -11,7 +10,4 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    rooms = await inv.service.list_rooms()
-    server = await inv.service.get_server()
-    counts = inv.ctx.deps.tracker.counts()
-    await inv.respond(**render.room_list(rooms, counts, inv.ctx.pbx_online, server))
+    await inv.respond(**await inv.ctx.rooms.message())  # kept in memory: no database read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commands.permissions import require_admin
 from commands.slash.invocation import Invocation
 
 USAGE = "Usage: `/conference number assign +E164` or `/conference number unassign`."
@@ -16,7 +17,7 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    if not await inv.require_admin("change the phone number"):
+    if not await require_admin(inv.ctx, inv.user_id, inv.respond, "change the phone number"):
         return
     if inv.args[0].lower() == "assign":
         server = await inv.service.assign_number(" ".join(inv.args[1:]), inv.actor)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.service import DEFAULT_EXTENSION
+from bot.rules import DEFAULT_EXTENSION
+from commands.permissions import require_admin
 from commands.slash.invocation import Invocation
 
 
@@ -11,7 +12,8 @@ def check(args: list[str]) -> str | None:
 
 
 async def run(inv: Invocation) -> None:
-    if not await inv.require_admin("set up the conference server"):
+    what = "set up the conference server"
+    if not await require_admin(inv.ctx, inv.user_id, inv.respond, what):
         return
     before = await inv.service.get_server()
     server = await inv.service.setup_server(

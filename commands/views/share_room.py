@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import cards, ids
-from commands.context import SlackContext
-from commands.errors import guard
+from commands.context import Payload, SlackContext
 from commands.notify import metadata, tell
 from commands.views import state
 
 
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    async def share_room(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        channel = state.text(view, ids.CHANNEL_BLOCK)
-        if not channel:
-            await ack(response_action="errors", errors={ids.CHANNEL_BLOCK: "Pick a channel."})
-            return
-        await ack()
-        user = body["user"]["id"]
-        room = await ctx.deps.service.get_room_by_id(int(metadata(view)["room_id"]))
-        problem = await cards.post_card(
-            ctx,
-            client,
-            room,
-            channel=channel,
-            include_pin=state.ticked(view, ids.INCLUDE_PIN_BLOCK),
-            user_id=user,
-        )
-        if problem:
-            await tell(client, user, problem)
-
-    app.view(ids.SHARE_VIEW)(guard(share_room))
+async def share_room(
+    ctx: SlackContext, ack: AsyncAck, body: Payload, view: Payload, client: AsyncWebClient
+) -> None:
+    channel = state.text(view, ids.CHANNEL_BLOCK)
+    if not channel:
+        await ack(response_action="errors", errors={ids.CHANNEL_BLOCK: "Pick a channel."})
+        return
+    await ack()
+    user = body["user"]["id"]
+    room = await ctx.deps.service.get_room_by_id(int(metadata(view)["room_id"]))
+    problem = await cards.post_card(
+        ctx,
+        client,
+        room,
+        channel=channel,
+        include_pin=state.ticked(view, ids.INCLUDE_PIN_BLOCK),
+        user_id=user,
+    )
+    if problem:
+        await tell(client, user, problem)

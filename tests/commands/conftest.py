@@ -25,12 +25,14 @@ import pytest
 from panoramisk.message import Message
 
 from bot.config import Settings
-from bot.live_cards import LiveCards
 from bot.service import ConferenceService
-from bot.slack_app import EVENTS_PATH, SlackRunner, SlackSettings, start_slack, web_client
 from bot.wiring import Deps
+from commands.app import SlackRunner, start_slack, web_client
+from commands.live_cards import LiveCards
+from commands.slack_settings import EVENTS_PATH, SlackSettings
 from telephony.actions import PbxActions
 from telephony.ami import AmiClient
+from telephony.naming import bridge_name
 from telephony.tracker import ParticipantTracker
 from tests.fake_slack import TEAM, FakeSlack
 
@@ -338,7 +340,7 @@ def join(tracker: ParticipantTracker, room_id: int, uid: str, number: str = "100
                 "Event": "ConfbridgeJoin",
                 "Privilege": "call,all",
                 "Timestamp": f"{time.time():.6f}",
-                "Conference": f"room-{room_id}",
+                "Conference": bridge_name(room_id),
                 "BridgeUniqueid": "b1c2",
                 "Channel": f"PJSIP/{number}-{uid}",
                 "ChannelState": "6",
@@ -359,7 +361,7 @@ def leave(tracker: ParticipantTracker, room_id: int, uid: str) -> None:
             {
                 "Event": "ConfbridgeLeave",
                 "Timestamp": f"{time.time():.6f}",
-                "Conference": f"room-{room_id}",
+                "Conference": bridge_name(room_id),
                 "Channel": f"PJSIP/1001-{uid}",
                 "Uniqueid": uid,
             }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_sdk.models.views import View
 
-from bot.live_cards import LiveCards
 from bot.service import ConferenceService
+from commands.live_cards import LiveCards
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import ALICE, HttpDriver, app_home_opened, eventually, join
 

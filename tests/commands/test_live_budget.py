@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.live_cards import LiveCards
 from bot.models import Room, SlackCard
 from bot.service import ConferenceService
-from bot.slack_app import SlackSettings, web_client
-from bot.slack_budget import SlackBudget
 from bot.wiring import Deps
+from commands.app import web_client
+from commands.budget import SlackBudget
+from commands.live_cards import LiveCards
+from commands.slack_settings import SlackSettings
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import environ, join
 from tests.fake_slack import Call, FakeSlack

@@ -13,12 +13,13 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.live_cards import MAX_LIVE_CARDS, LiveCards
 from bot.models import SlackCard
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.slack_app import SlackSettings, web_client
 from bot.wiring import Deps
+from commands.app import web_client
+from commands.live_cards import MAX_LIVE_CARDS, LiveCards
+from commands.slack_settings import SlackSettings
 from telephony.tracker import ParticipantTracker, PbxStatus
 from tests.commands.conftest import (
     ADMIN,

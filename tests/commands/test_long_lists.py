@@ -17,7 +17,9 @@ from slack_sdk.models.views import View
 from bot.config import Settings
 from bot.models import Room, Server
 from bot.service import ConferenceService
-from commands import render
+from commands.blocks.home import home_view
+from commands.blocks.kit import esc
+from commands.blocks.messages import room_list
 from tests.commands.conftest import ADMIN, ALICE, CHANNEL, HttpDriver, app_home_opened
 
 ROOMS = 300
@@ -85,7 +87,7 @@ async def test_server_delete_refusal_stays_short_and_says_how_many_more(
     refused = (await slack.fake.wait_for("response_url")).args["text"]
     assert refused.startswith("The conference server cannot be deleted yet.")
     assert f"its {many_rooms} rooms" in refused
-    assert f'"{render.esc(long_name(0))}" (ID 100000)' in refused  # escaped for mrkdwn
+    assert f'"{esc(long_name(0))}" (ID 100000)' in refused  # escaped for mrkdwn
     listed = refused.count("(ID 1")
     assert 1 <= listed <= 20 and f" and {many_rooms - listed} more, then unassign" in refused
     assert "+15551234567" in refused
@@ -100,16 +102,16 @@ def test_at_the_largest_room_cap_lists_stay_within_limits() -> None:
         for n in range(Settings.from_environ({"CONFERENCE_MAX_ROOMS": "1000"}).max_rooms)
     ]
     counts = {room.id: 3 for room in rooms}
-    listed = render.room_list(rooms, counts, True, server)
+    listed = room_list(rooms, counts, True, server)
     within_message_limits(listed)
     assert more_note(listed["blocks"]) == 1000 - (len(listed["blocks"]) - 2)
-    home = render.home_view(rooms, counts, True, server)
+    home = home_view(rooms, counts, True, server)
     View(**home).validate_json()
     assert (
         more_note(home["blocks"]) == 1000 - sum(b["type"] == "actions" for b in home["blocks"]) + 1
     )
     # Just under the limits, nothing is left out and nothing says so.
-    few = render.room_list(rooms[:49], counts, True, server)
+    few = room_list(rooms[:49], counts, True, server)
     assert len(few["blocks"]) == 50 and "more" not in few["text"]
-    some = render.home_view(rooms[:32], counts, True, server)
+    some = home_view(rooms[:32], counts, True, server)
     assert len(some["blocks"]) == 99 and "more rooms" not in str(some)

@@ -11,11 +11,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.config import SettingsError
+from bot.errors import SettingsError
 from bot.service import ConferenceService
-from bot.slack_app import SlackSettings, start_slack
 from bot.wiring import Deps
-from commands import ids, render
+from commands import ids
+from commands.app import start_slack
+from commands.blocks.modals import room_form
+from commands.slack_settings import SlackSettings
 from tests.commands.conftest import (
     ADMIN,
     ADMIN_CHANNEL,
@@ -30,7 +32,7 @@ from tests.fake_slack import FakeSlack
 
 
 def create_view() -> dict[str, Any]:
-    return render.room_form(
+    return room_form(
         callback_id=ids.CREATE_VIEW, title="Create a room", submit="Create", suggested_id="4242"
     )
 
@@ -70,7 +72,7 @@ async def test_unexpected_errors_get_an_apology_with_the_logged_id(
         raise RuntimeError("disk on fire at /secret/path")
 
     monkeypatch.setattr(service, "list_rooms", broken)
-    with caplog.at_level(logging.ERROR, logger="commands.errors"):
+    with caplog.at_level(logging.ERROR, logger="commands.error_handler"):
         reply = await slack.command("list")
         assert (reply.status, reply.body) == (200, "")
         told = await slack.fake.wait_for("response_url")

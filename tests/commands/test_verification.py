@@ -19,8 +19,9 @@ import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.service import ConferenceService
-from bot.slack_app import SlackRunner, SlackSettings, build_app
 from bot.wiring import Deps
+from commands.app import SlackRunner, build_app
+from commands.slack_settings import SlackSettings
 from commands.transport import (
     Malformed,
     RefusalLog,

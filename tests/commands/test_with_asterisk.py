@@ -10,10 +10,11 @@ import pytest
 
 from bot.config import Settings
 from bot.errors import RoomNotFound
-from bot.live_cards import LiveCards
 from bot.models import RequestStatus
 from bot.service import ConferenceService
 from bot.wiring import Deps, build_telephony
+from commands.live_cards import LiveCards
+from telephony.naming import ROOMS_FAMILY, room_family
 from tests.commands.conftest import ADMIN, ADMIN_CHANNEL, HttpDriver
 from tests.commands.test_deletion import request_deletion
 from tests.commands.test_live_cards import live_line, post_card
@@ -88,10 +89,8 @@ async def test_approval_hangs_up_real_callers(
     await eventually(lambda: deps.tracker.count(room.id) == 0, what="callers gone")
     with pytest.raises(RoomNotFound):
         await service.get_room("Board")
-    shown = await deps.ami.action(
-        {"Action": "Command", "Command": "database show conference/rooms"}
-    )
-    assert "/conference/rooms/4343/" not in str(shown.get("Output", ""))
+    shown = await deps.ami.action({"Action": "Command", "Command": f"database show {ROOMS_FAMILY}"})
+    assert f"/{room_family('4343')}/" not in str(shown.get("Output", ""))
 
 
 async def test_pbx_offline_while_asterisk_is_stopped(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from telephony.naming import ROOM_KEY, bridge_name, room_family
 from telephony.tracker import CallRefused, RoomSnapshot
 from tests.pbx import TRUNK_IP, Pbx, eventually
 
@@ -70,7 +71,7 @@ async def test_eleventh_caller_refused_and_reported(shared_pbx: Pbx, make_stack)
         for i in range(10)
     ]
     await eventually(lambda: stack.tracker.count(room.id) == 10, timeout=30, what="ten callers")
-    assert await stack.list_rooms() == {room.bridge: 10}
+    assert await stack.list_rooms() == {bridge_name(room.id): 10}
     assert await stack.counts_agree()
     eleventh = await shared_pbx.sipp.call("800", dtmf="1010#", wait_for_hangup=True, tag="c11")
     assert eleventh.ok, eleventh.log
@@ -178,12 +179,12 @@ async def test_strangers_and_bad_passwords_are_refused(shared_pbx: Pbx, make_sta
 async def test_half_written_room_is_refused(shared_pbx: Pbx, make_stack) -> None:
     """Only a room key, no pin key (an interrupted write): callers must not get in."""
     stack = await make_stack(shared_pbx)
-    await stack.ami.action({"Action": "DBPut", "Family": "conference/rooms/6060",
-                            "Key": "room", "Val": "99"})  # fmt: skip
+    await stack.ami.action({"Action": "DBPut", "Family": room_family("6060"),
+                            "Key": ROOM_KEY, "Val": "99"})  # fmt: skip
     try:
         result = await shared_pbx.sipp.call("800", dtmf="6060#6060#6060#", wait_for_hangup=True)
         assert result.ok, result.log
         await eventually(lambda: bool(stack.user_events("ConferenceInvalidId")), what="refused")
         assert stack.tracker.count(99) == 0
     finally:
-        await stack.ami.action({"Action": "DBDelTree", "Family": "conference/rooms/6060"})
+        await stack.ami.action({"Action": "DBDelTree", "Family": room_family("6060")})

@@ -7,6 +7,7 @@ import os
 import signal
 
 from deploy.daemon import run_cli
+from telephony.naming import bridge_name
 from telephony.tracker import PbxStatus
 from tests.pbx import Pbx, eventually
 
@@ -58,7 +59,7 @@ async def test_calls_work_while_the_bot_is_down(own_pbx: Pbx, make_stack) -> Non
     async def in_bridge() -> bool:
         out = await asyncio.to_thread(run_cli, own_pbx.install, own_pbx.cfg.run_dir,
                                       "confbridge list")  # fmt: skip
-        return room.bridge in out
+        return bridge_name(room.id) in out
 
     await eventually(in_bridge, what="caller joined without the bot")
     assert (await call).ok

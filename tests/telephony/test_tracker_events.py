@@ -6,14 +6,8 @@ import asyncio
 
 from panoramisk.message import Message
 
-from telephony.tracker import (
-    CallRefused,
-    ParticipantTracker,
-    RoomSnapshot,
-    Update,
-    bridge_name,
-    room_of,
-)
+from telephony.naming import bridge_name
+from telephony.tracker import CallRefused, ParticipantTracker, RoomSnapshot, Update
 
 
 def event(name: str, **headers: str) -> Message:
@@ -48,12 +42,6 @@ async def collect(tracker: ParticipantTracker) -> list[Update]:
     return seen
 
 
-def test_bridge_names() -> None:
-    assert bridge_name(7) == "room-7"
-    assert room_of("room-7") == 7
-    assert room_of("room-x") is None and room_of("other") is None
-
-
 async def test_join_leave_mute_counts_and_notifications() -> None:
     tracker = ParticipantTracker()
     seen = await collect(tracker)
@@ -68,15 +56,15 @@ async def test_join_leave_mute_counts_and_notifications() -> None:
     assert people[0].caller == "Phone 1001 <1001>"
     assert people[0].joined_at == 1764160000.123456
 
-    tracker._on_mute(event("ConfbridgeMute", Conference="room-1", Uniqueid="a.1"))
+    tracker._on_mute(event("ConfbridgeMute", Conference=bridge_name(1), Uniqueid="a.1"))
     assert tracker.participants(1)[0].muted
-    tracker._on_unmute(event("ConfbridgeUnmute", Conference="room-1", Uniqueid="a.1"))
+    tracker._on_unmute(event("ConfbridgeUnmute", Conference=bridge_name(1), Uniqueid="a.1"))
     assert not tracker.participants(1)[0].muted
 
     tracker._on_leave(leave(1, "a.1"))
     tracker._on_leave(leave(1, "never-joined"))
     assert tracker.count(1) == 1
-    tracker._on_end(event("ConfbridgeEnd", Conference="room-2"))
+    tracker._on_end(event("ConfbridgeEnd", Conference=bridge_name(2)))
     assert tracker.count(2) == 0
     await asyncio.sleep(0)
     snapshots = [u for u in seen if isinstance(u, RoomSnapshot)]

@@ -1,0 +1,27 @@
+"""The rules of the conference server in action. Every front end (CLI, Slack, PBX sync) goes
+through ``ConferenceService``.
+
+The service is split by area, each a mixin over ``base.ServiceBase`` (the repository, the
+observers, the audit log): ``server`` (extension, phone number), ``rooms``, ``access`` (who
+may do what, room owners), ``requests`` (deletion requests) and ``cards`` (dial-in cards).
+What a valid value is lives in ``bot.rules``; the change records in ``bot.events``; how
+changes read in the audit log in ``audit_text``.
+"""
+
+from __future__ import annotations
+
+from bot.service.cards import CardsMixin
+from bot.service.requests import RequestsMixin
+from bot.service.rooms import UNSET, RoomsMixin
+from bot.service.server import ServerMixin
+
+__all__ = ["UNSET", "ConferenceService"]
+
+
+class ConferenceService(ServerMixin, RoomsMixin, RequestsMixin, CardsMixin):
+    """The conference server, its rooms, their owners, deletion requests, dial-in cards and
+    the audit log: the one facade front ends use.
+
+    ``ConferenceService(repo, max_rooms=10, observers=())``; observers (``bot.events``) are
+    told of every committed change.
+    """

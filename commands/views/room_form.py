@@ -1,0 +1,66 @@
+"""What the create and edit submissions share: the form's fields, saving with the problems
+shown next to them, and the confirmation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import errors
+from bot.models import Room
+from commands import ids
+from commands.blocks.kit import pin_text
+from commands.notify import slack_error, tell
+from commands.views import state
+
+log = logging.getLogger(__name__)
+
+
+class Fields(TypedDict):
+    """The fields both forms have, as typed (the service checks them)."""
+
+    name: str
+    conference_id: str
+    max_participants: str
+
+
+def fields(view: dict[str, Any]) -> Fields:
+    return Fields(
+        name=state.text(view, ids.NAME_BLOCK),
+        conference_id=state.text(view, ids.CONFERENCE_ID_BLOCK),
+        max_participants=state.text(view, ids.LIMIT_BLOCK),
+    )
+
+
+def summary(room: Room) -> str:
+    limit = room.max_participants
+    return f"conference ID {room.conference_id}, {pin_text(room)}, up to {limit} people"
+
+
+async def save(
+    ack: AsyncAck,
+    client: AsyncWebClient,
+    user_id: str,
+    channel: str | None,
+    write: Awaitable[Room],
+    confirmation: Callable[[Room], str],
+) -> None:
+    """Save (``write``), or show what is wrong next to the fields and keep the modal open;
+    once saved, close it and tell the person (in ``channel`` if given, else by DM)."""
+    # Saving is a local SQLite write, well inside Slack's 3 seconds, and it is the only
+    # way to show problems (a taken ID, a full server) inline before the modal closes.
+    try:
+        room = await write
+    except errors.DomainError as exc:
+        await ack(response_action="errors", errors=state.inline_errors(exc, ids.NAME_BLOCK))
+        return
+    await ack()
+    try:
+        await tell(client, user_id, confirmation(room), channel=channel)
+    except SlackApiError as exc:
+        log.warning("could not confirm room %s to %s: %s", room.id, user_id, slack_error(exc))
