@@ -1,5 +1,5 @@
-"""The ``/conference`` listener: help and usage go in the acknowledgement itself; a valid
-subcommand is acknowledged first and then run."""
+"""The ``/conference`` listener: help, usage and the room list go in the acknowledgement
+itself; any other valid subcommand is acknowledged first and then run."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ class Subcommand(Protocol):
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "list": list_rooms,
     "create": create,
     "edit": edit,
     "delete": delete,
@@ -45,6 +44,10 @@ async def conference(
     name = words[0].lower() if words else "help"
     if name == "help":  # static, so it goes in the acknowledgement itself
         await ack(**help_message())
+        return
+    if name == "list":  # kept in memory: answered at once, no response_url post after it
+        problem = list_rooms.check(words[1:])
+        await ack(**(usage_message(problem) if problem else await ctx.rooms.message()))
         return
     sub: Subcommand | None = SUBCOMMANDS.get(name)
     if sub is None:

@@ -1,13 +1,10 @@
-"""``/conference list``: every room, its conference ID, PIN or not, and the live count."""
+"""``/conference list``: every room, its conference ID, PIN or not, and the live count.
+
+The message comes from ``commands.room_list`` (kept in memory) and goes in the
+acknowledgement itself (``commands.slash.conference``)."""
 
 from __future__ import annotations
-
-from commands.slash.invocation import Invocation
 
 
 def check(args: list[str]) -> str | None:
     return "`/conference list` takes no arguments." if args else None
-
-
-async def run(inv: Invocation) -> None:
-    await inv.respond(**await inv.ctx.rooms.message())  # kept in memory: no database read

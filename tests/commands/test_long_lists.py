@@ -59,8 +59,7 @@ def more_note(blocks: list[dict[str, Any]]) -> int:
 
 
 async def test_the_room_list_says_how_many_more(slack: HttpDriver, many_rooms: int) -> None:
-    await slack.command("list", user=ALICE)
-    listed = (await slack.fake.wait_for("response_url")).args
+    listed = (await slack.command("list", user=ALICE)).body
     within_message_limits(listed)
     shown = [b for b in listed["blocks"] if "conference ID `" in b.get("text", {}).get("text", "")]
     assert len(shown) >= 45  # as many as fit

@@ -58,16 +58,18 @@ async def test_list_shows_rooms_counts_and_never_pins(
     join(tracker, secret.id, "c1")
     join(tracker, secret.id, "c2")
 
-    await slack.command("list")
-    call = await slack.fake.wait_for("response_url")
-    shown = str(call.args)
+    reply = await slack.command("list")  # answered in the acknowledgement itself
+    listed = reply.body
+    assert listed["response_type"] == "ephemeral"
+    shown = str(listed)
     assert "987654" not in shown
-    board = next(b for b in call.args["blocks"] if "Board" in b["text"]["text"])["text"]["text"]
+    board = next(b for b in listed["blocks"] if "Board" in b["text"]["text"])["text"]["text"]
     assert "`4242`" in board and "PIN required" in board and "2 people in the call" in board
-    door = next(b for b in call.args["blocks"] if "5151" in b["text"]["text"])["text"]["text"]
+    door = next(b for b in listed["blocks"] if "5151" in b["text"]["text"])["text"]["text"]
     assert "Open &lt;door&gt;" in door and "no PIN" in door and "nobody in the call" in door
     assert "PBX offline" not in shown
-    valid_blocks(call.args["blocks"])
+    valid_blocks(listed["blocks"])
+    assert slack.fake.calls_to("response_url") == []
 
 
 async def test_list_says_pbx_offline_while_ami_is_down(
@@ -75,17 +77,15 @@ async def test_list_says_pbx_offline_while_ami_is_down(
 ) -> None:
     await service.create_room(name="Board", conference_id="4242", actor="t")
     assert tracker.online is False  # the AMI client was never started
-    await slack.command("list")
-    call = await slack.fake.wait_for("response_url")
-    assert "PBX offline" in call.args["text"]
-    assert "PBX offline" in call.args["blocks"][1]["text"]["text"]
-    assert "people in the call" not in call.args["text"]
+    listed = (await slack.command("list")).body
+    assert "PBX offline" in listed["text"]
+    assert "PBX offline" in listed["blocks"][1]["text"]["text"]
+    assert "people in the call" not in listed["text"]
 
 
 async def test_list_without_rooms_suggests_create(slack: HttpDriver) -> None:
-    await slack.command("list")
-    call = await slack.fake.wait_for("response_url")
-    assert "There are no rooms yet" in call.args["text"]
+    listed = (await slack.command("list")).body
+    assert "There are no rooms yet" in listed["text"]
 
 
 async def test_setup_number_and_server_delete_are_admins_only(

@@ -71,9 +71,9 @@ async def test_unexpected_errors_get_an_apology_with_the_logged_id(
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("disk on fire at /secret/path")
 
-    monkeypatch.setattr(service, "list_rooms", broken)
+    monkeypatch.setattr(service, "get_room", broken)  # after the acknowledgement
     with caplog.at_level(logging.ERROR, logger="commands.error_handler"):
-        reply = await slack.command("list")
+        reply = await slack.command("info Board")
         assert (reply.status, reply.body) == (200, "")
         told = await slack.fake.wait_for("response_url")
     text = told.args["text"]
@@ -82,7 +82,7 @@ async def test_unexpected_errors_get_an_apology_with_the_logged_id(
     assert incident is not None
     (record,) = [r for r in caplog.records if incident.group(1) in r.getMessage()]
     assert (
-        record.getMessage() == f"unexpected error [{incident.group(1)}] handling /conference list"
+        record.getMessage() == f"unexpected error [{incident.group(1)}] handling /conference info"
     )
     assert record.exc_info is not None
 
