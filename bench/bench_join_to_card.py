@@ -29,7 +29,7 @@ from deploy.prefix import ensure_prefix
 from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update
 from tests.fake_slack import Call, FakeSlack
-from tests.pbx import eventually, make_pbx
+from tests.pbx_fixtures import eventually, make_pbx
 
 _COUNT = re.compile(r"(\d+) (?:people|person) in the call")
 

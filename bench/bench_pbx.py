@@ -25,7 +25,7 @@ from bot.wiring import build_telephony
 from deploy.prefix import ensure_prefix
 from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update
-from tests.pbx import eventually, make_pbx
+from tests.pbx_fixtures import eventually, make_pbx
 from tests.telephony.sipp import HOST, SCENARIOS, sipp_binary
 
 _SENT = re.compile(

@@ -47,8 +47,8 @@ from bot.wiring import Deps
 from commands.app import listen_http, start_slack
 from commands.slack_settings import EVENTS_PATH, SlackSettings
 from commands.transport import RefusalLog
-from telephony.actions import PbxActions
 from telephony.ami import AmiClient
+from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import SECRET, sign, slash_command
 from tests.fake_slack import FakeSlack

@@ -34,8 +34,8 @@ from commands.app import web_client
 from commands.budget import MARGIN, TIERS, WINDOW, SlackBudget
 from commands.live_cards import MIN_INTERVAL, WATCH_INTERVAL, LiveCards
 from commands.slack_settings import SlackSettings
-from telephony.actions import PbxActions
 from telephony.ami import AmiClient
+from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import join
 from tests.fake_slack import Call, FakeSlack

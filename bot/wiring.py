@@ -27,9 +27,9 @@ from deploy.credentials import load_or_create_ami_credentials
 from deploy.pidfile import running_config
 from deploy.pidfile import status as process_status
 from deploy.settings import PbxConfig
-from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync
+from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 
 log = logging.getLogger(__name__)

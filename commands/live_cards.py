@@ -30,7 +30,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.events import RoomChange
+from bot.changes import RoomChange
 from bot.models import Room, Server, SlackCard
 from commands.blocks.dial_in import deleted_card, dial_in_card, retired_card
 from commands.blocks.home import home_view

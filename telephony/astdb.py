@@ -2,7 +2,7 @@
 
 The key layout is ``telephony.naming``'s (the dialplan reads the same keys). The sync needs
 the rooms and the server as committed (``RoomSource``, which the service provides) and is told
-of every change as an observer (``bot.events``).
+of every change as an observer (``bot.changes``).
 
 AstDB persists inside Asterisk, so calls keep working while the bot is down.
 """
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Protocol
 
-from bot.events import RoomChange
+from bot.changes import RoomChange
 from bot.models import Room, Server
 from telephony.ami import AmiClient
 from telephony.errors import PbxActionFailed, PbxUnavailable
@@ -46,7 +46,7 @@ class RoomSource(Protocol):
 
 
 class AstDbSync:
-    """An observer (``bot.events.Observer``) writing every committed change to AstDB."""
+    """An observer (``bot.changes.Observer``) writing every committed change to AstDB."""
 
     def __init__(self, ami: AmiClient, rooms: RoomSource) -> None:
         self._ami = ami

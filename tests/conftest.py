@@ -8,7 +8,7 @@ import pytest
 from bot.repository import Repository
 from bot.service import ConferenceService
 
-pytest_plugins = ["tests.pbx"]
+pytest_plugins = ["tests.pbx_fixtures"]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ through ``ConferenceService``.
 The service is split by area, each a mixin over ``base.ServiceBase`` (the repository, the
 observers, the audit log): ``server`` (extension, phone number), ``rooms``, ``access`` (who
 may do what, room owners), ``requests`` (deletion requests) and ``cards`` (dial-in cards).
-What a valid value is lives in ``bot.rules``; the change records in ``bot.events``; how
+What a valid value is lives in ``bot.rules``; the change records in ``bot.changes``; how
 changes read in the audit log in ``audit_text``.
 """
 
@@ -22,6 +22,6 @@ class ConferenceService(ServerMixin, RoomsMixin, RequestsMixin, CardsMixin):
     """The conference server, its rooms, their owners, deletion requests, dial-in cards and
     the audit log: the one facade front ends use.
 
-    ``ConferenceService(repo, max_rooms=10, observers=())``; observers (``bot.events``) are
+    ``ConferenceService(repo, max_rooms=10, observers=())``; observers (``bot.changes``) are
     told of every committed change.
     """

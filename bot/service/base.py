@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import errors
-from bot.events import CardListener, Observer, RoomChange
+from bot.changes import CardListener, Observer, RoomChange
 from bot.models import AuditEntry, Room, Server
 from bot.repository import Repository
 from bot.rules import DEFAULT_EXTENSION, all_digits, name_key

@@ -4,7 +4,7 @@ transaction) or denies; the requester may cancel."""
 from __future__ import annotations
 
 from bot import errors
-from bot.events import RoomChange
+from bot.changes import RoomChange
 from bot.models import DeletionRequest, RequestStatus, Role, Room
 from bot.repository import Repository
 from bot.rules import clean_reason

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot import errors
-from bot.events import RoomChange
+from bot.changes import RoomChange
 from bot.models import Role, Room
 from bot.repository import Repository, is_unique_violation
 from bot.rules import (

@@ -17,7 +17,7 @@ import pytest
 
 from tests.commands.conftest import ALICE, CHANNEL, SECRET, sign, slash_command
 from tests.fake_slack import FakeSlack
-from tests.pbx import eventually, free_both, free_port
+from tests.pbx_fixtures import eventually, free_both, free_port
 from tests.telephony.sipp import Sipp
 
 

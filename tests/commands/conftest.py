@@ -30,9 +30,9 @@ from bot.wiring import Deps
 from commands.app import SlackRunner, start_slack, web_client
 from commands.live_cards import LiveCards
 from commands.slack_settings import EVENTS_PATH, SlackSettings
-from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.naming import bridge_name
+from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 from tests.fake_slack import TEAM, FakeSlack
 

@@ -18,7 +18,7 @@ from telephony.naming import ROOMS_FAMILY, room_family
 from tests.commands.conftest import ADMIN, ADMIN_CHANNEL, HttpDriver
 from tests.commands.test_deletion import request_deletion
 from tests.commands.test_live_cards import live_line, post_card
-from tests.pbx import Pbx, eventually
+from tests.pbx_fixtures import Pbx, eventually
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pbx import free_both, free_port
+from tests.pbx_fixtures import free_both, free_port
 from tests.telephony.sipp import Sipp
 
 

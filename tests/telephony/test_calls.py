@@ -6,7 +6,7 @@ import asyncio
 
 from telephony.naming import ROOM_KEY, bridge_name, room_family
 from telephony.tracker import CallRefused, RoomSnapshot
-from tests.pbx import TRUNK_IP, Pbx, eventually
+from tests.pbx_fixtures import TRUNK_IP, Pbx, eventually
 
 
 async def test_join_with_id_and_pin(shared_pbx: Pbx, make_stack) -> None:

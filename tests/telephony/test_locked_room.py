@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.pbx import Pbx, eventually
+from tests.pbx_fixtures import Pbx, eventually
 
 
 async def test_a_locked_room_refuses_the_next_caller(shared_pbx: Pbx, make_stack) -> None:

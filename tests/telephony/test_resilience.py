@@ -9,7 +9,7 @@ import signal
 from deploy.daemon import run_cli
 from telephony.naming import bridge_name
 from telephony.tracker import PbxStatus
-from tests.pbx import Pbx, eventually
+from tests.pbx_fixtures import Pbx, eventually
 
 
 async def test_asterisk_killed_and_restarted(own_pbx: Pbx, make_stack) -> None:

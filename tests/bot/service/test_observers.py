@@ -1,11 +1,11 @@
-"""Observers (``bot.events``) hear of committed changes only; a failing one hides nothing."""
+"""Observers (``bot.changes``) hear of committed changes only; a failing one hides nothing."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot import errors
-from bot.events import RoomChange
+from bot.changes import RoomChange
 from bot.models import Server
 from bot.service import ConferenceService
 from tests.bot.service.common import ADMIN, make_room

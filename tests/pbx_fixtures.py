@@ -21,10 +21,10 @@ from deploy.install import AsteriskInstall
 from deploy.pidfile import status as pbx_status
 from deploy.prefix import ensure_prefix
 from deploy.settings import PbxConfig
-from telephony.actions import PbxActions
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync
 from telephony.naming import bridge_name
+from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker, Update
 from tests.telephony.sipp import Sipp
 
