@@ -3,6 +3,8 @@ transaction) or denies; the requester may cancel."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot import errors
 from bot.changes import RoomChange
 from bot.models import DeletionRequest, RequestStatus, Role, Room
@@ -99,34 +101,36 @@ class RequestsMixin(AccessMixin):
         return decided, room
 
     async def deny_deletion(self, request_id: int, *, admin: str) -> DeletionRequest:
-        async with self.repo.write() as repo:
-            request = await self._pending(repo, request_id)
-            await repo.decide_request(
-                request.id, status=RequestStatus.DENIED, actor=admin, now=now_iso()
-            )
-            await self._audit(
-                admin,
-                "deletion.deny",
-                request.room_name,
-                f"Denied request #{request.id} from {request.requester} to delete "
-                f'room "{request.room_name}"',
-            )
-            decided = await repo.get_request(request.id)
-        assert decided is not None
-        return decided
+        return await self._close(
+            request_id,
+            RequestStatus.DENIED,
+            admin,
+            "deletion.deny",
+            lambda r: f'Denied request #{r.id} from {r.requester} to delete room "{r.room_name}"',
+        )
 
     async def cancel_deletion(self, request_id: int, *, actor: str) -> DeletionRequest:
+        return await self._close(
+            request_id,
+            RequestStatus.CANCELLED,
+            actor,
+            "deletion.cancel",
+            lambda r: f"Cancelled deletion request #{r.id}",
+        )
+
+    async def _close(
+        self,
+        request_id: int,
+        status: RequestStatus,
+        actor: str,
+        action: str,
+        summary: Callable[[DeletionRequest], str],
+    ) -> DeletionRequest:
+        """Decide a pending request without deleting its room (denied or cancelled)."""
         async with self.repo.write() as repo:
             request = await self._pending(repo, request_id)
-            await repo.decide_request(
-                request.id, status=RequestStatus.CANCELLED, actor=actor, now=now_iso()
-            )
-            await self._audit(
-                actor,
-                "deletion.cancel",
-                request.room_name,
-                f"Cancelled deletion request #{request.id}",
-            )
+            await repo.decide_request(request.id, status=status, actor=actor, now=now_iso())
+            await self._audit(actor, action, request.room_name, summary(request))
             decided = await repo.get_request(request.id)
         assert decided is not None
         return decided
