@@ -10,9 +10,10 @@ The file holds PINs, and ``CONFERENCE_DB`` may point anywhere. So, before SQLite
 - a missing file is created with ``O_EXCL | O_NOFOLLOW`` and mode 0600 (SQLite creates
   missing side files with the database file's mode).
 
-Once SQLite opened it and found it sound (``secure_modes``), a file of ours readable by
-others is tightened to 0600 through the descriptor that was checked, never through a path,
-and we say so; a file of another user's is only warned about.
+Once SQLite opened it and found it sound (``check_modes``), a file readable by others is
+reported with the command that fixes it, and left as it is: this program changes the mode
+only of files it created itself (``CONFERENCE_DB`` may name a file someone keeps that way
+on purpose, or one that is not ours to change).
 
 ``O_PATH`` matters beyond links: closing an ordinary descriptor of a file drops every POSIX
 lock this process holds on it, SQLite's included; closing an ``O_PATH`` one does not.
@@ -83,24 +84,16 @@ def _loose(st: os.stat_result) -> bool:
     return bool(st.st_mode & 0o077)
 
 
-def _tighten_or_warn(path: Path, fd: int, st: os.stat_result, warn: Warn) -> None:
-    """``fd`` is an ``O_PATH`` descriptor of the regular file ``path`` as checked."""
+def _warn_loose(path: Path, st: os.stat_result, warn: Warn) -> None:
     mode = f"{stat.S_IMODE(st.st_mode):04o}"
     if st.st_uid != os.geteuid():
-        warn(
-            f"{path} is readable by other users (mode {mode}) and holds PINs, but belongs to "
-            f"another user (uid {st.st_uid}), so it was left as it is: its owner should run "
-            f"chmod 600 {path}"
-        )
-        return
-    try:
-        # chmod through the descriptor's /proc link: the very inode checked, no path lookup.
-        os.chmod(f"/proc/self/fd/{fd}", 0o600)
-    except OSError as exc:
-        warn(f"{path} is readable by other users (mode {mode}) and holds PINs; could not "
-             f"change that ({exc.strerror}): run chmod 600 {path}")  # fmt: skip
-        return
-    warn(f"{path} was readable by other users (mode {mode}); it holds PINs, so it is now 0600.")
+        why, fix = f"it belongs to another user, uid {st.st_uid}", "its owner should run"
+    else:
+        why, fix = "conference-bot changes only files it created", "run"
+    warn(
+        f"{path} is readable by other users (mode {mode}) and holds PINs. It was left as it "
+        f"is ({why}): {fix} chmod 600 {path}"
+    )
 
 
 def _lookup(path: Path) -> int | None:
@@ -155,9 +148,9 @@ def prepare(path: Path) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def secure_modes(path: Path, warn: Warn) -> None:
-    """Once the database proved sound: tighten it and its side files to 0600 where they are
-    ours and readable by others; warn where they belong to someone else."""
+def check_modes(path: Path, warn: Warn) -> None:
+    """Once the database proved sound: warn of it, or else of a side file, readable by
+    others (SQLite gives the side files the database's mode: one warning says it all)."""
     for file in (path, *_sides(path)):
         fd = _lookup(file)
         if fd is None:
@@ -165,7 +158,8 @@ def secure_modes(path: Path, warn: Warn) -> None:
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode) and _loose(st):
-                _tighten_or_warn(file, fd, st, warn)
+                _warn_loose(file, st, warn)
+                return
         finally:
             os.close(fd)
 

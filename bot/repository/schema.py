@@ -182,7 +182,7 @@ async def connect(
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await _migrate(conn, path, target_version)
-        dbfile.secure_modes(path, warn or log.warning)
+        dbfile.check_modes(path, warn or log.warning)
     except sqlite3.Error as exc:
         await conn.close()
         _raise_for_file(path, exc)

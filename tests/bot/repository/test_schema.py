@@ -28,13 +28,16 @@ async def test_new_file_is_private_wal_and_current(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_loose_permissions_are_tightened(tmp_path: Path) -> None:
+async def test_loose_permissions_are_reported_not_changed(tmp_path: Path) -> None:
+    """Only files this program created get their mode set (issue 7, item 13)."""
     path = tmp_path / "conference.db"
     path.touch()
     os.chmod(path, 0o644)
-    repo = await Repository.open(path)
+    warnings: list[str] = []
+    repo = await Repository.open(path, warn=warnings.append)
     await repo.close()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert len(warnings) == 1 and f"chmod 600 {path}" in warnings[0]
 
 
 async def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
