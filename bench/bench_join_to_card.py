@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import tempfile
 import time
 from pathlib import Path
 
 from bench.bench_pbx import figures
+from bench.cards import shown_count
 from bot.config import Settings
 from bot.repository import Repository
 from bot.service import ConferenceService
@@ -30,16 +30,6 @@ from deploy.process import AsteriskProcess
 from telephony.tracker import RoomSnapshot, Update
 from tests.fake_slack import Call, FakeSlack
 from tests.pbx_fixtures import eventually, make_pbx
-
-_COUNT = re.compile(r"(\d+) (?:people|person) in the call")
-
-
-def shown_count(call: Call) -> int | None:
-    text = str(call.args.get("blocks", ""))
-    if "nobody in the call" in text:
-        return 0
-    match = _COUNT.search(text)
-    return int(match.group(1)) if match else None
 
 
 def wall(call: Call) -> float:

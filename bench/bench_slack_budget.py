@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
+from bench.cards import shown_count
 from bot.config import Settings
 from bot.repository import Repository
 from bot.service import ConferenceService
@@ -38,17 +38,7 @@ from telephony.ami import AmiClient
 from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 from tests.commands.conftest import join
-from tests.fake_slack import Call, FakeSlack
-
-_COUNT = re.compile(r"(\d+) (?:people|person) in the call")
-
-
-def shown_count(call: Call) -> int | None:
-    text = str(call.args.get("blocks", ""))
-    if "nobody in the call" in text:
-        return 0
-    match = _COUNT.search(text)
-    return int(match.group(1)) if match else None
+from tests.fake_slack import FakeSlack
 
 
 def most_in_window(times: list[float], window: float = 60.0) -> int:
