@@ -107,9 +107,14 @@ async def serve(settings: Settings) -> int:
         )
         phones = ", ".join(user for user, _ in cfg.phones) or "none (set PBX_PHONES=user:password)"
         trunks = ", ".join(cfg.trunk_ips) or "none (PBX_TRUNK_IPS)"
+        sip = f"SIP on {cfg.bind_address}:{cfg.sip_port} (udp, tcp)"
+        if cfg.tls:
+            sip += f", TLS on {cfg.tls_port} (SRTP {cfg.srtp})"
+        if cfg.external_address:
+            sip += f", seen from outside as {cfg.external_address}"
         log.info(
-            "Ready: SIP on %s:%d, %s; %d rooms; phones: %s; trunk addresses: %s. Ctrl-C stops.",
-            cfg.bind_address, cfg.sip_port, dial, len(await service.list_rooms()), phones, trunks,
+            "Ready: %s, %s; %d rooms; phones: %s; trunk addresses: %s. Ctrl-C stops.",
+            sip, dial, len(await service.list_rooms()), phones, trunks,
         )  # fmt: skip
 
         while not stop.is_set():

@@ -93,7 +93,7 @@ def telephony_for(cfg: PbxConfig, service: ConferenceService) -> Telephony:
     """``build_telephony`` for the PBX of ``cfg``, logging in with its AMI credentials
     (created on first use)."""
     creds = load_or_create_ami_credentials(cfg.run_dir)
-    return build_telephony(service, host=cfg.bind_address, port=cfg.ami_port,
+    return build_telephony(service, host=cfg.ami_address, port=cfg.ami_port,
                            username=creds.username, secret=creds.password)  # fmt: skip
 
 

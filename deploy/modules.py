@@ -24,6 +24,11 @@ MODULES: tuple[str, ...] = (
     "res_pjsip_registrar.so",
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_dtmf_info.so",
+    # NAT (Contact rewriting), registration trunks, SRTP (SDES) on TLS calls.
+    "res_pjsip_nat.so",
+    "res_pjsip_outbound_registration.so",
+    "res_pjsip_outbound_authenticator_digest.so",
+    "res_srtp.so",
     "res_rtp_asterisk.so",
     # Codecs and sound file formats.
     "codec_ulaw.so",

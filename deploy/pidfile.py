@@ -29,6 +29,8 @@ def record(cfg: PbxConfig, pid: int) -> None:
         "ami_port": cfg.ami_port,
         "rtp_start": cfg.rtp_start,
         "rtp_end": cfg.rtp_end,
+        "tls_port": cfg.tls_port if cfg.tls else None,
+        "listeners": cfg.listeners(),
     }
     write_file(cfg.run_dir / PORTS_FILE, json.dumps(ports) + "\n", 0o644)
 
@@ -89,6 +91,20 @@ def running_config(cfg: PbxConfig) -> PbxConfig:
             ami_port=parse_port(PORTS_FILE, ports["ami_port"]),
             rtp_start=parse_port(PORTS_FILE, ports["rtp_start"]),
             rtp_end=parse_port(PORTS_FILE, ports["rtp_end"]),
+            tls_port=(
+                parse_port(PORTS_FILE, ports["tls_port"]) if ports.get("tls_port") else cfg.tls_port
+            ),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return cfg
+
+
+def running_listeners(run_dir: Path) -> list[dict[str, Any]] | None:
+    """Where the Asterisk running from ``run_dir`` listens, as it recorded at start."""
+    if not status(run_dir)["running"]:
+        return None
+    try:
+        listeners = json.loads((Path(run_dir) / PORTS_FILE).read_text())["listeners"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return listeners if isinstance(listeners, list) else None

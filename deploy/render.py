@@ -7,7 +7,6 @@ gap.  Files holding secrets (the AMI password, SIP passwords) are mode 0600.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from deploy.credentials import AmiCredentials
 from deploy.files import symlink, write_file
 from deploy.install import AsteriskInstall
 from deploy.modules import MODULES
+from deploy.pjsip import endpoints, provider_contact_exten, tls_files, transports
 from deploy.settings import PbxConfig, PbxError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -25,43 +25,14 @@ _SECRET_FILES = frozenset({"manager.conf", "pjsip.conf"})
 _SUN_PATH_MAX = 107
 
 
-def _endpoint_sections(cfg: PbxConfig) -> str:
-    media = (
-        f"media_address = {cfg.bind_address}\n"
-        "bind_rtp_to_media_address = yes\n"
-        "direct_media = no\n"
-        "rtp_symmetric = yes\n"
-        "disallow = all\n"
-        "allow = ulaw,alaw,gsm\n"
-        "dtmf_mode = rfc4733\n"
-        "transport = transport-udp\n"
-        "allow_subscribe = no\n"
-    )
-    out: list[str] = []
-    for user, password in cfg.phones:
-        out.append(
-            f"[{user}]\ntype = endpoint\ncontext = from-phones\nidentify_by = username\n"
-            f"auth = {user}\naors = {user}\n{media}\n"
-            f"[{user}]\ntype = auth\nauth_type = userpass\n"
-            f"username = {user}\npassword = {password}\n\n"
-            f"[{user}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
-        )
-    if cfg.trunk_ips:
-        out.append(
-            f"[trunk]\ntype = endpoint\ncontext = from-trunk\nidentify_by = ip\n{media}\n"
-            f"[trunk]\ntype = identify\nendpoint = trunk\nmatch = {','.join(cfg.trunk_ips)}\n"
-        )
-    return "\n".join(out)
-
-
 def _render_template(name: str, values: Mapping[str, str]) -> str:
     text = (TEMPLATES / name).read_text()
-    for key, value in values.items():
-        text = text.replace(f"@{key}@", value)
-    left = re.findall(r"@[A-Z_]+@", text)
+    # One pass over the template alone: a value (a password...) is never read as a
+    # placeholder, and an unfilled placeholder is an error that names only the template's.
+    left = sorted({m for m in re.findall(r"@([A-Z_]+)@", text) if m not in values})
     if left:
-        raise PbxError(f"template {name}: unfilled placeholders {sorted(set(left))}")
-    return text
+        raise PbxError(f"template {name}: unfilled placeholders {left}")
+    return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
 
 
 def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredentials) -> Path:
@@ -98,29 +69,27 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
     if install.data_dir is not None and (install.data_dir / "documentation").is_dir():
         symlink(install.data_dir / "documentation", run / "data" / "documentation")
 
-    try:
-        permit_loopback = ipaddress.ip_address(cfg.bind_address).is_loopback
-    except ValueError:
-        permit_loopback = False
-    if permit_loopback and ipaddress.ip_address(cfg.bind_address).version == 4:
-        permit = "127.0.0.0/255.0.0.0"
-    elif ipaddress.ip_address(cfg.bind_address).version == 4:
-        permit = f"{cfg.bind_address}/255.255.255.255"
-    else:
-        permit = f"{cfg.bind_address}/128"
+    if cfg.tls_cert is not None and cfg.tls_key is not None:
+        # Private copies, readable by Asterisk alone, whoever owns the originals.
+        for src, dst in zip((cfg.tls_cert, cfg.tls_key), tls_files(cfg), strict=True):
+            try:
+                write_file(dst, src.read_text(), 0o600)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise PbxError(f"cannot read the TLS file {src}: {exc}") from None
     values = {
         "RUN_DIR": str(run),
         "MODULE_DIR": str(install.module_dir),
         "MODULE_LOADS": "\n".join(f"load => {m}" for m in MODULES),
-        "BIND_ADDRESS": cfg.bind_address,
-        "SIP_PORT": str(cfg.sip_port),
+        "AMI_ADDRESS": cfg.ami_address,
         "AMI_PORT": str(cfg.ami_port),
         "AMI_USER": creds.username,
         "AMI_SECRET": creds.password,
-        "AMI_PERMIT": permit,
+        "AMI_PERMIT": f"{cfg.ami_address}/255.255.255.255",
         "RTP_START": str(cfg.rtp_start),
         "RTP_END": str(cfg.rtp_end),
-        "ENDPOINTS": _endpoint_sections(cfg),
+        "TRANSPORTS": transports(cfg),
+        "ENDPOINTS": endpoints(cfg),
+        "PROVIDER_CONTACT_EXTEN": provider_contact_exten(cfg),
     }
     for tpl in sorted(TEMPLATES.glob("*.conf")):
         text = _render_template(tpl.name, values)

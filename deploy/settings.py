@@ -1,5 +1,6 @@
-"""The PBX's settings: ports, phones and trunk addresses (:class:`PbxConfig`), read from
-the ``PBX_*`` variables, and the layout of its run dir.
+"""The PBX's settings (:class:`PbxConfig`), read from the ``PBX_*`` variables: where SIP
+listens and how it is seen through NAT, TLS and SRTP, ports, phones, both kinds of
+carrier trunk; and the layout of its run dir.
 
 Invalid values raise :class:`ValueError` naming the variable and never echoing a password.
 The Asterisk build has settings of its own (``PBX_ASTERISK``, ``PBX_PREFIX_DIR``,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,32 @@ from deploy.errors import DeployError
 
 PID_FILE = "asterisk.pid"
 # Section names the generated pjsip.conf uses itself.
-_RESERVED_NAMES = frozenset({"trunk", "transport-udp", "global", "system"})
+_RESERVED_NAMES = frozenset(
+    {
+        "trunk",
+        "provider",
+        "provider-auth",
+        "transport-udp",
+        "transport-tcp",
+        "transport-tls",
+        "global",
+        "system",
+        "anonymous",
+    }
+)
+# AMI is the bot's private control channel: it listens here whatever PBX_SIP_BIND says.
+AMI_ADDRESS = "127.0.0.1"
+SRTP_MODES = ("optional", "required")
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+# A carrier's registrar: sip:host[:port] or sips:host[:port], optionally ;transport=udp|tcp|tls.
+_REGISTRAR_RE = re.compile(
+    r"^(?P<scheme>sips?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
+    r"(?:;transport=(?P<transport>udp|tcp|tls))?$"
+)
+_TRUNK_USER_RE = re.compile(r"^[A-Za-z0-9+._-]{1,64}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Also what an AMI password must look like (deploy.credentials).
 PASSWORD_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -63,11 +89,15 @@ def _check_phones(phones: list[tuple[str, str]], label: str) -> None:
         if user in seen:
             raise ValueError(f"{label}: entry {i}: user name {user!r} appears twice")
         seen.add(user)
-        if not PASSWORD_RE.match(password) or any(c in password for c in ";,\"'\\"):
-            raise ValueError(
-                f"{label}: password of {user!r} must be 1-128 printable characters without "
-                "spaces, commas, semicolons, quotes or backslashes"
-            )
+        _check_password(password, f"{label}: password of {user!r}")
+
+
+def _check_password(password: str, what: str) -> None:
+    if not PASSWORD_RE.match(password) or any(c in password for c in ";,\"'\\"):
+        raise ValueError(
+            f"{what} must be 1-128 printable characters without "
+            "spaces, commas, semicolons, quotes or backslashes"
+        )
 
 
 def _check_trunks(ips: list[str], label: str) -> None:
@@ -78,12 +108,61 @@ def _check_trunks(ips: list[str], label: str) -> None:
             raise ValueError(f"{label}: {ip!r} is not an IP address or network") from None
 
 
+def _check_host(host: str, label: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not _HOST_RE.match(host):
+        raise ValueError(f"{label} must be an IP address or a host name, got {host!r}")
+
+
+def _check_pem(path: Path, marker: str, label: str) -> None:
+    try:
+        head = path.read_bytes()[:65536]
+    except OSError as exc:
+        raise ValueError(f"{label}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in head or marker.encode() not in head:
+        raise ValueError(f"{label}: {path} is not a PEM file holding a {marker.lower()}")
+
+
+@dataclass(frozen=True)
+class Registrar:
+    """A carrier's registrar, parsed from ``PBX_TRUNK_REGISTRAR``."""
+
+    uri: str
+    host: str
+    port: int | None
+    transport: str  # udp | tcp | tls
+
+    @classmethod
+    def parse(cls, uri: str, label: str = "PBX_TRUNK_REGISTRAR") -> Registrar:
+        m = _REGISTRAR_RE.match(uri)
+        if not m:
+            raise ValueError(
+                f"{label} must be a SIP URI like sip:sip.example.net or "
+                f"sip:203.0.113.5:5060;transport=tcp, got {uri!r}"
+            )
+        host = m.group("host")
+        if not host.startswith("["):
+            _check_host(host, label)
+        port = parse_port(f"{label} port", m.group("port")) if m.group("port") else None
+        transport = m.group("transport") or ("tls" if m.group("scheme") == "sips" else "udp")
+        return cls(uri=uri, host=host, port=port, transport=transport)
+
+    @property
+    def hostport(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
 @dataclass(kw_only=True)
 class PbxConfig:
     """Everything needed to render the PBX configuration.
 
-    ``phones`` holds ``(username, password)`` pairs; it is left out of ``repr``.
-    Invalid values raise :class:`ValueError`.
+    ``phones`` holds ``(username, password)`` pairs; passwords are left out of ``repr``.
+    ``bind_address`` is where SIP (UDP, TCP, TLS) and RTP listen; AMI always listens on
+    :data:`AMI_ADDRESS`.  Invalid values raise :class:`ValueError`.
     """
 
     run_dir: Path
@@ -94,6 +173,19 @@ class PbxConfig:
     rtp_end: int = 10999
     phones: list[tuple[str, str]] = field(default_factory=list, repr=False)
     trunk_ips: list[str] = field(default_factory=list)
+    # NAT: how peers outside local_nets reach this server.
+    external_address: str | None = None
+    local_nets: list[str] = field(default_factory=list)
+    # TLS (both files, or neither) and SRTP on TLS calls.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_port: int = 5061
+    srtp: str = "optional"
+    # A registration trunk: registrar URI, user, password, contact user.
+    trunk_registrar: str | None = None
+    trunk_user: str | None = None
+    trunk_password: str | None = field(default=None, repr=False)
+    trunk_contact_user: str | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).expanduser().absolute()
@@ -105,30 +197,78 @@ class PbxConfig:
             ) from None
         self.sip_port = parse_port("SIP port", self.sip_port)
         self.ami_port = parse_port("AMI port", self.ami_port)
+        self.tls_port = parse_port("TLS port", self.tls_port)
         self.rtp_start = parse_port("RTP start port", self.rtp_start)
         self.rtp_end = parse_port("RTP end port", self.rtp_end)
         _check_rtp(self.rtp_start, self.rtp_end, self.sip_port, "RTP ports")
         _check_phones(self.phones, "phones")
         _check_trunks(self.trunk_ips, "trunk_ips")
+        _check_trunks(self.local_nets, "local_nets")
+        if self.external_address is not None:
+            _check_host(self.external_address, "external address")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key (or neither)")
+        if self.tls_cert is not None and self.tls_key is not None:
+            self.tls_cert = Path(self.tls_cert).expanduser().absolute()
+            self.tls_key = Path(self.tls_key).expanduser().absolute()
+            if self.tls_port == self.sip_port:
+                raise ValueError(f"TLS port {self.tls_port} is also the SIP port")
+            if self.rtp_start <= self.tls_port <= self.rtp_end:
+                raise ValueError(
+                    f"TLS port {self.tls_port} is inside the RTP range "
+                    f"{self.rtp_start}-{self.rtp_end}"
+                )
+        if self.srtp not in SRTP_MODES:
+            raise ValueError(f"SRTP mode must be optional or required, got {self.srtp!r}")
+        if self.srtp == "required" and not self.tls:
+            raise ValueError(
+                "SRTP required needs TLS (a certificate and key): SRTP keys travel in the "
+                "SIP messages, which only TLS protects"
+            )
+        reg = (self.trunk_registrar, self.trunk_user, self.trunk_password)
+        if any(v is not None for v in reg) and not all(v is not None for v in reg):
+            raise ValueError("a registration trunk needs a registrar, a user and a password")
+        if self.trunk_registrar is not None:
+            if Registrar.parse(self.trunk_registrar, "trunk registrar").transport == "tls" and (
+                not self.tls
+            ):
+                raise ValueError(
+                    "a registrar reached over TLS (sips: or ;transport=tls) needs this "
+                    "server's own TLS certificate and key (PBX_TLS_CERT, PBX_TLS_KEY)"
+                )
+            for what, value in (("user", self.trunk_user), ("contact user", self.contact_user)):
+                if value is None or not _TRUNK_USER_RE.match(value):
+                    raise ValueError(
+                        f"trunk {what} must be 1-64 letters, digits, '+', '.', '_' or '-'"
+                    )
+            _check_password(self.trunk_password or "", "trunk password")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], run_dir: Path) -> PbxConfig:
-        """Read ``PBX_SIP_PORT``, ``PBX_AMI_PORT``, ``PBX_RTP_PORTS`` ("10000-10999"),
-        ``PBX_PHONES`` ("alice:secret1,bob:secret2") and ``PBX_TRUNK_IPS``
-        ("203.0.113.5,127.0.0.2"); unset or empty means the default.  Raises
-        :class:`ValueError` with a message naming the variable (never echoing a
-        password)."""
+        """Read the ``PBX_*`` settings (see the README's table); unset or empty means the
+        default.  Raises :class:`ValueError` with a message naming the variable (never
+        echoing a password)."""
 
         def get(name: str) -> str | None:
             v = environ.get(name)
             return v.strip() if v is not None and v.strip() else None
 
         kwargs: dict[str, Any] = {"run_dir": Path(run_dir)}
+        if (v := get("PBX_SIP_BIND")) is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(
+                    "PBX_SIP_BIND must be an IP address of this machine, 0.0.0.0 or :: "
+                    f"(all addresses), got {v!r}"
+                ) from None
+            kwargs["bind_address"] = v
         sip_port = 5060
         if (v := get("PBX_SIP_PORT")) is not None:
             kwargs["sip_port"] = sip_port = parse_port("PBX_SIP_PORT", v)
         if (v := get("PBX_AMI_PORT")) is not None:
             kwargs["ami_port"] = parse_port("PBX_AMI_PORT", v)
+        rtp = (10000, 10999)
         if (v := get("PBX_RTP_PORTS")) is not None:
             m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", v)
             if not m:
@@ -136,7 +276,7 @@ class PbxConfig:
             start = parse_port("PBX_RTP_PORTS start", m.group(1))
             end = parse_port("PBX_RTP_PORTS end", m.group(2))
             _check_rtp(start, end, sip_port, "PBX_RTP_PORTS")
-            kwargs["rtp_start"], kwargs["rtp_end"] = start, end
+            kwargs["rtp_start"], kwargs["rtp_end"] = rtp = start, end
         else:
             _check_rtp(10000, 10999, sip_port, "PBX_SIP_PORT (default RTP ports 10000-10999)")
         if (v := get("PBX_PHONES")) is not None:
@@ -157,7 +297,53 @@ class PbxConfig:
             ips = [ip.strip() for ip in v.split(",") if ip.strip()]
             _check_trunks(ips, "PBX_TRUNK_IPS")
             kwargs["trunk_ips"] = ips
+        _nat_from_env(get, kwargs)
+        _tls_from_env(get, kwargs, sip_port, rtp)
+        _registration_from_env(get, kwargs)
         return cls(**kwargs)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def registration(self) -> Registrar | None:
+        """The registration trunk's registrar, if one is set."""
+        if self.trunk_registrar is None:
+            return None
+        return Registrar.parse(self.trunk_registrar, "trunk registrar")
+
+    @property
+    def contact_user(self) -> str | None:
+        return self.trunk_contact_user or self.trunk_user
+
+    @property
+    def ami_address(self) -> str:
+        return AMI_ADDRESS
+
+    def listeners(self) -> list[dict[str, Any]]:
+        """Every socket the PBX listens on: what to open in a firewall (AMI excepted: it
+        is on loopback and must stay private)."""
+        out: list[dict[str, Any]] = [
+            {"service": "sip", "protocol": "udp", "address": self.bind_address,
+             "port": self.sip_port, "public": True},
+            {"service": "sip", "protocol": "tcp", "address": self.bind_address,
+             "port": self.sip_port, "public": True},
+        ]  # fmt: skip
+        if self.tls:
+            out.append(
+                {"service": "sip-tls", "protocol": "tcp", "address": self.bind_address,
+                 "port": self.tls_port, "public": True}
+            )  # fmt: skip
+        out.append(
+            {"service": "rtp", "protocol": "udp", "address": self.bind_address,
+             "port": f"{self.rtp_start}-{self.rtp_end}", "public": True}
+        )  # fmt: skip
+        out.append(
+            {"service": "ami", "protocol": "tcp", "address": self.ami_address,
+             "port": self.ami_port, "public": False}
+        )  # fmt: skip
+        return out
 
     # Paths inside run_dir.
     @property
@@ -179,3 +365,79 @@ class PbxConfig:
     @property
     def phone_users(self) -> list[str]:
         return [u for u, _ in self.phones]
+
+
+Getter = Callable[[str], str | None]
+
+
+def _nat_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
+    if (v := get("PBX_EXTERNAL_ADDRESS")) is not None:
+        _check_host(v, "PBX_EXTERNAL_ADDRESS")
+        kwargs["external_address"] = v
+    if (v := get("PBX_LOCAL_NETS")) is not None:
+        nets = [n.strip() for n in v.split(",") if n.strip()]
+        for n in nets:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"PBX_LOCAL_NETS: {n!r} is not a network; write CIDRs like "
+                    "192.168.1.0/24,10.0.0.0/8"
+                ) from None
+        kwargs["local_nets"] = nets
+
+
+def _tls_from_env(get: Getter, kwargs: dict[str, Any], sip_port: int, rtp: tuple[int, int]) -> None:
+    cert, key = get("PBX_TLS_CERT"), get("PBX_TLS_KEY")
+    if (cert is None) != (key is None):
+        missing = "PBX_TLS_KEY" if key is None else "PBX_TLS_CERT"
+        raise ValueError(f"TLS needs both PBX_TLS_CERT and PBX_TLS_KEY; {missing} is not set")
+    if (v := get("PBX_TLS_PORT")) is not None:
+        port = parse_port("PBX_TLS_PORT", v)
+        if port == sip_port:
+            raise ValueError(f"PBX_TLS_PORT {port} is also PBX_SIP_PORT; choose another")
+        if rtp[0] <= port <= rtp[1]:
+            raise ValueError(f"PBX_TLS_PORT {port} is inside PBX_RTP_PORTS {rtp[0]}-{rtp[1]}")
+        kwargs["tls_port"] = port
+    if cert is not None and key is not None:
+        cert_path, key_path = Path(cert).expanduser(), Path(key).expanduser()
+        _check_pem(cert_path, "CERTIFICATE", "PBX_TLS_CERT")
+        _check_pem(key_path, "PRIVATE KEY", "PBX_TLS_KEY")
+        kwargs["tls_cert"], kwargs["tls_key"] = cert_path, key_path
+    if (v := get("PBX_SRTP")) is not None:
+        mode = v.lower()
+        if mode not in SRTP_MODES:
+            raise ValueError(f"PBX_SRTP must be optional or required, got {v!r}")
+        if mode == "required" and cert is None:
+            raise ValueError(
+                "PBX_SRTP=required needs TLS: set PBX_TLS_CERT and PBX_TLS_KEY (SRTP keys "
+                "travel in the SIP messages, which only TLS protects)"
+            )
+        kwargs["srtp"] = mode
+
+
+def _registration_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
+    names = ("PBX_TRUNK_REGISTRAR", "PBX_TRUNK_USER", "PBX_TRUNK_PASSWORD")
+    values = [get(n) for n in names]
+    contact = get("PBX_TRUNK_CONTACT_USER")
+    if all(v is None for v in values):
+        if contact is not None:
+            raise ValueError("PBX_TRUNK_CONTACT_USER is set but PBX_TRUNK_REGISTRAR is not")
+        return
+    missing = [n for n, v in zip(names, values, strict=True) if v is None]
+    if missing:
+        raise ValueError(
+            "a registration trunk needs PBX_TRUNK_REGISTRAR, PBX_TRUNK_USER and "
+            f"PBX_TRUNK_PASSWORD; missing: {', '.join(missing)}"
+        )
+    registrar, user, password = values
+    assert registrar is not None and user is not None and password is not None
+    Registrar.parse(registrar)
+    for name, value in (("PBX_TRUNK_USER", user), ("PBX_TRUNK_CONTACT_USER", contact)):
+        if value is not None and not _TRUNK_USER_RE.match(value):
+            raise ValueError(f"{name} must be 1-64 letters, digits, '+', '.', '_' or '-'")
+    _check_password(password, "PBX_TRUNK_PASSWORD")
+    kwargs.update(
+        trunk_registrar=registrar, trunk_user=user, trunk_password=password,
+        trunk_contact_user=contact,
+    )  # fmt: skip

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.service import ConferenceService
 from bot.wiring import is_running, live_pbx, pbx_config, run_dir
 from deploy.daemon import start_detached, stop_detached
+from deploy.pidfile import running_listeners
 from deploy.pidfile import status as process_status
 from deploy.prefix import ensure_prefix
 from telephony.errors import PbxUnavailable
@@ -35,6 +36,9 @@ async def status_dict(settings: Settings, service: ConferenceService) -> dict[st
         "sip_port": cfg.sip_port,
         "ami_port": cfg.ami_port,
         "rtp_ports": f"{cfg.rtp_start}-{cfg.rtp_end}",
+        "external_address": cfg.external_address,
+        # Where it really listens (as recorded at start), else where these settings say.
+        "listeners": running_listeners(cfg.run_dir) or cfg.listeners(),
         "extension": server.extension if server else None,
         "phone_number": server.phone_number if server else None,
         "asterisk_version": proc.get("asterisk_version"),
@@ -109,8 +113,12 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
         return exits.PBX_NOT_RUNNING
     ctx.print(f"PBX:       running, pid {info['pid']}, AMI {info['ami']}")
     ctx.print(f"Asterisk:  {info['asterisk_version'] or 'unknown'}")
-    ctx.print(f"SIP:       {info['bind_address']}:{info['sip_port']} (RTP {info['rtp_ports']})")
-    ctx.print(f"AMI:       {info['bind_address']}:{info['ami_port']}")
+    for item in info["listeners"]:
+        where = f"{item['address']}:{item['port']}"
+        note = "" if item["public"] else " (this machine only)"
+        ctx.print(f"{item['service'].upper() + ':':<10} {item['protocol']} {where}{note}")
+    if info["external_address"]:
+        ctx.print(f"NAT:       seen from outside as {info['external_address']}")
     ctx.print(f"Extension: {info['extension'] or '(no conference server set up)'}")
     active = info["active_rooms"]
     ctx.print(f"Calls:     {sum(active.values())} callers in {len(active)} rooms")
