@@ -41,3 +41,88 @@ def test_one_port_parser_names_the_setting() -> None:
     for bad in ("0", "65536", "50a", ""):
         with pytest.raises(ValueError, match="PBX_AMI_PORT must be a port number"):
             parse_port("PBX_AMI_PORT", bad)
+
+
+def _pem(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    return cert, key
+
+
+def test_network_settings_errors_say_what_to_do(tmp_path: Path) -> None:
+    cert, key = _pem(tmp_path)
+    cases: list[tuple[dict[str, str], str]] = [
+        ({"PBX_SIP_BIND": "eth0"}, "PBX_SIP_BIND must be an IP address"),
+        ({"PBX_EXTERNAL_ADDRESS": "bad host!"}, "PBX_EXTERNAL_ADDRESS must be an IP address"),
+        ({"PBX_LOCAL_NETS": "192.168.1.0/24,lan"}, "PBX_LOCAL_NETS: 'lan' is not a network"),
+        ({"PBX_TLS_CERT": str(cert)}, "PBX_TLS_KEY is not set"),
+        ({"PBX_TLS_CERT": str(key), "PBX_TLS_KEY": str(key)}, "PBX_TLS_CERT: .* certificate"),
+        ({"PBX_TLS_CERT": str(cert), "PBX_TLS_KEY": str(tmp_path / "nope")}, "cannot read"),
+        ({"PBX_TLS_PORT": "5060"}, "PBX_TLS_PORT 5060 is also PBX_SIP_PORT"),
+        ({"PBX_SRTP": "always"}, "PBX_SRTP must be optional or required"),
+        ({"PBX_SRTP": "required"}, "PBX_SRTP=required needs TLS"),
+        ({"PBX_TRUNK_REGISTRAR": "sip:sip.example.net"}, "missing: PBX_TRUNK_USER"),
+        ({"PBX_TRUNK_CONTACT_USER": "x"}, "PBX_TRUNK_REGISTRAR is not"),
+        (
+            {"PBX_TRUNK_REGISTRAR": "http://x", "PBX_TRUNK_USER": "u", "PBX_TRUNK_PASSWORD": "p"},
+            "PBX_TRUNK_REGISTRAR must be a SIP URI",
+        ),
+        (
+            {
+                "PBX_TRUNK_REGISTRAR": "sips:sip.example.net",
+                "PBX_TRUNK_USER": "u",
+                "PBX_TRUNK_PASSWORD": "p",
+            },
+            "needs this server's own TLS certificate",
+        ),  # fmt: skip
+    ]
+    for env, message in cases:
+        with pytest.raises(ValueError, match=message):
+            PbxConfig.from_env(env, tmp_path)
+    secret = "pa ss;word"
+    with pytest.raises(ValueError, match="PBX_TRUNK_PASSWORD") as caught:
+        PbxConfig.from_env(
+            {"PBX_TRUNK_REGISTRAR": "sip:sip.example.net", "PBX_TRUNK_USER": "u",
+             "PBX_TRUNK_PASSWORD": secret},
+            tmp_path,
+        )  # fmt: skip
+    assert secret not in str(caught.value)
+
+
+def test_nothing_set_listens_as_before_and_everything_set_is_listed(tmp_path: Path) -> None:
+    plain = PbxConfig.from_env({}, tmp_path)
+    assert (plain.bind_address, plain.tls, plain.external_address) == ("127.0.0.1", False, None)
+    assert plain.registration is None
+    assert [(x["service"], x["protocol"], x["address"], x["port"]) for x in plain.listeners()] == [
+        ("sip", "udp", "127.0.0.1", 5060),
+        ("sip", "tcp", "127.0.0.1", 5060),
+        ("rtp", "udp", "127.0.0.1", "10000-10999"),
+        ("ami", "tcp", "127.0.0.1", 5038),
+    ]
+    cert, key = _pem(tmp_path)
+    cfg = PbxConfig.from_env(
+        {
+            "PBX_SIP_BIND": "0.0.0.0",
+            "PBX_EXTERNAL_ADDRESS": "pbx.example.net",
+            "PBX_LOCAL_NETS": "192.168.1.0/24, 10.0.0.0/8",
+            "PBX_TLS_CERT": str(cert),
+            "PBX_TLS_KEY": str(key),
+            "PBX_SRTP": "required",
+            "PBX_TRUNK_REGISTRAR": "sip:sip.example.net:5080;transport=tcp",
+            "PBX_TRUNK_USER": "4930123",
+            "PBX_TRUNK_PASSWORD": "s3cret",
+        },
+        tmp_path,
+    )
+    assert "s3cret" not in repr(cfg)
+    assert cfg.contact_user == "4930123"
+    reg = cfg.registration
+    assert reg is not None and (reg.host, reg.port, reg.transport) == (
+        "sip.example.net",
+        5080,
+        "tcp",
+    )
+    listed = {(x["service"], x["address"], x["port"], x["public"]) for x in cfg.listeners()}
+    assert ("sip-tls", "0.0.0.0", 5061, True) in listed
+    assert ("ami", "127.0.0.1", 5038, False) in listed  # AMI never follows PBX_SIP_BIND
