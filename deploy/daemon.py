@@ -2,7 +2,9 @@
 in its own session so it outlives the command, stop it by its PID file from any later
 process, and run one of its CLI commands (``asterisk -rx``).
 
-Whether it runs, and where it listens, is :mod:`deploy.pidfile`'s business.
+Whether it runs, and where it listens, is :mod:`deploy.pidfile`'s business.  A root
+process stops an Asterisk that runs as its run user (:mod:`deploy.ownership`) the same way:
+root may signal it, and reach its control socket.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from deploy import pidfile
 from deploy.credentials import load_or_create_ami_credentials
 from deploy.install import AsteriskInstall
+from deploy.ownership import prepare_run_dir
 from deploy.process import child_env, spawn, wait_booted
 from deploy.settings import PID_FILE, PbxConfig, PbxError
 
@@ -52,11 +55,20 @@ def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     return result
 
 
-def start_detached(cfg: PbxConfig, install: AsteriskInstall, timeout: float = 15.0) -> int:
+def start_detached(
+    cfg: PbxConfig,
+    install: AsteriskInstall,
+    timeout: float = 15.0,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> int:
     """Start Asterisk in its own session (survives this process), wait for
-    ``FullyBooted`` and return its PID.  Output goes to ``run_dir/log``."""
+    ``FullyBooted`` and return its PID.  Output goes to ``run_dir/log``.  When this
+    process is root, Asterisk runs as ``PBX_RUN_USER`` from ``environ`` (default
+    ``os.environ``)."""
+    prepare_run_dir(cfg.run_dir, environ)  # before the credentials are made
     creds = load_or_create_ami_credentials(cfg.run_dir)
-    proc = spawn(cfg, install, creds, detached=True)
+    proc = spawn(cfg, install, creds, detached=True, environ=environ)
     # Keep the handle: a Popen collected while its process runs warns, and a daemon
     # started by this process (tests, ``serve``) is reaped through it when stopped.
     _DETACHED[proc.pid] = proc

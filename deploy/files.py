@@ -1,4 +1,10 @@
-"""Writing files into the run dir: whole or not at all, never with a wider mode than asked."""
+"""Writing files into the run dir: whole or not at all, never with a wider mode than asked.
+
+Started as root, the bot writes into a run dir whose Asterisk runs as another user
+(:mod:`deploy.ownership`), so nothing here follows a link that may have been planted: the
+temporary file is created afresh (``O_EXCL | O_NOFOLLOW``) and renamed over the target,
+which replaces the name itself, never what it points to.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from pathlib import Path
 def write_file(path: Path, text: str, mode: int) -> None:
     """Atomically write ``text`` with ``mode`` (the file never exists with a wider mode)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)  # a leftover (or a planted link) is removed, not written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as fh:

@@ -14,7 +14,8 @@ Environment:
     newer and has every module the PBX needs, else the bundled prefix;
     ``bundled``: always the prefix; ``system``: always the host's Asterisk.
 ``PBX_PREFIX_DIR``
-    Where the prefix lives (default ``~/.cache/conference-bot/asterisk``).
+    Where the prefix lives (default ``~/.cache/conference-bot/asterisk``; for root
+    ``/var/cache/conference-bot/asterisk``, which the user Asterisk runs as can read).
 ``PBX_APT_URI``
     Archive URI to use instead of the one derived from the host's apt sources
     (read by :mod:`deploy.apt`).
@@ -41,6 +42,7 @@ from pathlib import Path
 from deploy.apt import SUITE, debian_archive_source, fetch_packages, host_architecture
 from deploy.install import AsteriskInstall, PrefixError, asterisk_version_of, version_major
 from deploy.modules import MODULES
+from deploy.ownership import ROOT_PREFIX_DIR, make_parents
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ def default_prefix_dir(environ: Mapping[str, str] | None = None) -> Path:
     override = env.get("PBX_PREFIX_DIR", "").strip()
     if override:
         return Path(override).expanduser().resolve()
+    if os.geteuid() == 0:
+        return ROOT_PREFIX_DIR
     return Path.home() / ".cache" / "conference-bot" / "asterisk"
 
 
@@ -164,7 +168,10 @@ def ensure_bundled(prefix: Path, *, environ: Mapping[str, str] | None = None) ->
     """Return the bundled prefix at ``prefix``, building it first if missing or broken."""
     env = os.environ if environ is None else environ
     prefix = prefix.expanduser().absolute()
-    prefix.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        make_parents(prefix)  # 0755 whatever the umask: the run user must reach it
+    else:
+        prefix.parent.mkdir(parents=True, exist_ok=True)
     with _locked(prefix.parent / f".{prefix.name}.lock"):
         if prefix.exists():
             try:
@@ -293,6 +300,7 @@ def _build_prefix(prefix: Path, env: Mapping[str, str]) -> None:
     try:
         root = work / "root"
         root.mkdir()
+        os.chmod(root, 0o755)  # becomes the prefix: readable by whoever runs Asterisk
         log.info("building Asterisk prefix in %s from Debian %s (%s)", prefix, SUITE, arch)
         pkgs = fetch_packages(source, arch, PACKAGES, work, root)
         for rel in _PRUNE:
@@ -367,7 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dir",
         type=Path,
         default=None,
-        help="prefix directory (default: $PBX_PREFIX_DIR or ~/.cache/conference-bot/asterisk)",
+        help=(
+            "prefix directory (default: $PBX_PREFIX_DIR, else ~/.cache/conference-bot/asterisk, "
+            f"or {ROOT_PREFIX_DIR} for root)"
+        ),
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -4,9 +4,11 @@
 :class:`AsteriskProcess` keeps it as a child of this process (``serve``, the tests);
 :mod:`deploy.daemon` uses :func:`spawn` and :func:`wait_booted` for a detached one.
 
-Everything binds ``cfg.bind_address`` (127.0.0.1).  Asterisk runs with umask 077,
-verbose level 0 and a minimal environment, so its own files and logs expose no secret
-and the bot's secrets (Slack tokens...) never reach it.
+SIP and RTP bind ``cfg.bind_address`` (PBX_SIP_BIND, 127.0.0.1 by default); AMI always
+binds loopback.  Asterisk runs with umask 077, verbose level 0 and a minimal environment,
+so its own files and logs expose no secret and the bot's secrets (Slack tokens...) never
+reach it.  It never runs as root: started by root, it drops to ``PBX_RUN_USER``
+(:mod:`deploy.ownership`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from deploy import pidfile
 from deploy.credentials import AmiCredentials, load_or_create_ami_credentials
 from deploy.install import AsteriskInstall
+from deploy.ownership import RunUser, check_access, hand_over, prepare_run_dir
 from deploy.probe import LoginRefused, NotReady, wait_fully_booted
 from deploy.render import render_config
 from deploy.settings import PbxConfig, PbxError
@@ -38,28 +42,37 @@ CONSOLE_LOG = "console.log"
 
 
 def _check_ports(cfg: PbxConfig) -> None:
-    """Raise :class:`PbxError` if the SIP (UDP) or AMI (TCP) port is taken."""
-    family = (
-        socket.AF_INET6 if ipaddress.ip_address(cfg.bind_address).version == 6 else socket.AF_INET
-    )
-    checks = (
-        ("SIP", socket.SOCK_DGRAM, cfg.sip_port, "UDP", False),
-        ("AMI", socket.SOCK_STREAM, cfg.ami_port, "TCP", True),
-    )
-    for label, kind, port, proto, reuse in checks:
+    """Raise :class:`PbxError` if a port Asterisk will listen on is taken: SIP over UDP
+    and TCP, TLS, and AMI (TCP, on loopback)."""
+    checks = [
+        ("SIP", socket.SOCK_DGRAM, cfg.bind_address, cfg.sip_port, "UDP", "PBX_SIP_PORT"),
+        ("SIP", socket.SOCK_STREAM, cfg.bind_address, cfg.sip_port, "TCP", "PBX_SIP_PORT"),
+        ("AMI", socket.SOCK_STREAM, cfg.ami_address, cfg.ami_port, "TCP", "PBX_AMI_PORT"),
+    ]
+    if cfg.tls:
+        checks.append(
+            ("TLS", socket.SOCK_STREAM, cfg.bind_address, cfg.tls_port, "TCP", "PBX_TLS_PORT")
+        )
+    for label, kind, address, port, proto, setting in checks:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
         s = socket.socket(family, kind)
         try:
-            if reuse:  # Asterisk sets SO_REUSEADDR too: TIME_WAIT does not count
+            if kind == socket.SOCK_STREAM:  # Asterisk sets SO_REUSEADDR: TIME_WAIT is no clash
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((cfg.bind_address, port))
+            s.bind((address, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PbxError(
-                    f"{label} port {port} on {cfg.bind_address} is already in use ({proto}); "
-                    f"stop whatever holds it or choose another port (PBX_{label}_PORT)"
+                    f"{label} port {port} on {address} is already in use ({proto}); "
+                    f"stop whatever holds it or choose another port ({setting})"
+                ) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise PbxError(
+                    f"{address} is not an address of this machine (PBX_SIP_BIND); use one "
+                    "of its own addresses, or 0.0.0.0 for all of them"
                 ) from None
             raise PbxError(
-                f"cannot bind {label} port {port} on {cfg.bind_address}: {exc.strerror}"
+                f"cannot bind {label} port {port} on {address}: {exc.strerror}"
             ) from None
         finally:
             s.close()
@@ -67,7 +80,8 @@ def _check_ports(cfg: PbxConfig) -> None:
 
 def _tail(path: Path, lines: int = 25) -> str:
     try:
-        with open(path, "rb") as fh:
+        # Not through a link: the log dir is the run user's when the bot is root.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - 16384))
@@ -102,7 +116,9 @@ _prctl: Any = _load_prctl()
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: Asterisk gets SIGTERM if the
-    # thread that started it dies, so a crashed bot leaves no PBX behind.
+    # thread that started it dies, so a crashed bot leaves no PBX behind.  Started by
+    # root, Asterisk changes its user (-U) and the kernel clears this setting then: a
+    # crashed root bot leaves its Asterisk running (calls go on; the next start finds it).
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
@@ -115,24 +131,51 @@ def child_env(run_dir: Path) -> dict[str, str]:
     return env
 
 
+def _open_console(path: Path, user: RunUser | None) -> BinaryIO:
+    # Never through a link, nor into a file with other names: when the bot is root, the
+    # log dir is the run user's.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise PbxError(f"cannot open {path}: {exc.strerror}; remove it") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise PbxError(f"{path} is not a plain file (it has other names); remove it")
+    if user is not None:
+        os.fchown(fd, user.uid, user.gid)
+    return os.fdopen(fd, "ab")
+
+
 def spawn(
-    cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredentials, *, detached: bool
+    cfg: PbxConfig,
+    install: AsteriskInstall,
+    creds: AmiCredentials,
+    *,
+    detached: bool,
+    environ: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start Asterisk and record it in the run dir's PID file, without waiting for it to boot.
 
     Refuses (:class:`PbxError`) when one already runs from the run dir or a port is taken.
     A ``detached`` one outlives this process; any other gets SIGTERM when the thread that
-    started it dies.
+    started it dies.  When this process is root, Asterisk drops to ``PBX_RUN_USER`` (read
+    from ``environ``, default ``os.environ``), which must reach the run dir and the install
+    (:mod:`deploy.ownership`).
     """
     current = pidfile.status(cfg.run_dir)
     if current["running"]:
         raise PbxError(f"Asterisk is already running for {cfg.run_dir} (pid {current['pid']})")
+    user = prepare_run_dir(cfg.run_dir, environ)
+    if user is not None:
+        check_access(user, cfg.run_dir, install)
     _check_ports(cfg)
     conf = render_config(cfg, install, creds)
-    argv = install.command("-f", "-n", "-C", str(conf))
-    console = os.fdopen(
-        os.open(cfg.log_dir / CONSOLE_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
-    )
+    if user is not None:
+        hand_over(cfg.run_dir, user)
+    drop = user.asterisk_args() if user is not None else ()
+    argv = install.command(*drop, "-f", "-n", "-C", str(conf))
+    console = _open_console(cfg.log_dir / CONSOLE_LOG, user)
     try:
         console.write(f"\n=== {time.strftime('%F %T')} starting {install.version}\n".encode())
         console.flush()
@@ -153,11 +196,12 @@ def spawn(
         console.close()
     pidfile.record(cfg, proc.pid)
     log.info(
-        "started asterisk pid %d (SIP udp %s:%d, AMI %s:%d)",
+        "started asterisk pid %d (SIP udp+tcp %s:%d%s, AMI %s:%d)",
         proc.pid,
         cfg.bind_address,
         cfg.sip_port,
-        cfg.bind_address,
+        f", TLS {cfg.tls_port}" if cfg.tls else "",
+        cfg.ami_address,
         cfg.ami_port,
     )
     return proc
@@ -180,7 +224,7 @@ async def wait_booted(
             )
         try:
             await wait_fully_booted(
-                cfg.bind_address, cfg.ami_port, creds, timeout=max(0.5, remaining)
+                cfg.ami_address, cfg.ami_port, creds, timeout=max(0.5, remaining)
             )
             return
         except LoginRefused as exc:
@@ -196,14 +240,22 @@ class AsteriskProcess:
     ``await start()`` renders the configuration, checks the ports, spawns
     ``asterisk -f -n -C run_dir/etc/asterisk.conf`` and returns once AMI reports
     ``FullyBooted``.  The child gets SIGTERM if the thread that started it
-    exits (``PR_SET_PDEATHSIG``): start it from the event loop thread.
+    exits (``PR_SET_PDEATHSIG``; not once a root bot's Asterisk has dropped to its run
+    user): start it from the event loop thread.  ``environ`` holds ``PBX_RUN_USER``
+    (default ``os.environ``).
     """
 
     def __init__(
-        self, cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredentials | None = None
+        self,
+        cfg: PbxConfig,
+        install: AsteriskInstall,
+        creds: AmiCredentials | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.cfg = cfg
         self.install = install
+        self.environ = environ
         self._creds = creds
         self._proc: subprocess.Popen[bytes] | None = None
         self.boot_seconds: float | None = None
@@ -230,7 +282,8 @@ class AsteriskProcess:
         if self.running:
             raise PbxError(f"asterisk already running (pid {self.pid})")
         t0 = time.monotonic()
-        proc = spawn(self.cfg, self.install, self.credentials, detached=False)
+        prepare_run_dir(self.cfg.run_dir, self.environ)  # before the credentials are made
+        proc = spawn(self.cfg, self.install, self.credentials, detached=False, environ=self.environ)
         self._proc = proc
         try:
             await wait_booted(self.cfg, self.credentials, lambda: proc.poll() is None, timeout)

@@ -1,11 +1,22 @@
 """Fixtures: a real Asterisk from the bundled prefix on free loopback ports, and the bot's
-AMI stack wired to it. Loaded for every test package through ``pytest_plugins``."""
+AMI stack wired to it. Loaded for every test package through ``pytest_plugins``.
+
+The suite runs as root in CI, and Asterisk started by root runs as ``PBX_RUN_USER``
+(``deploy.ownership``), which must pass through every parent of its run dir: pytest's own
+temp dirs (under ``/tmp/pytest-of-root``, 0700) are out of its reach, so run dirs live in
+:func:`reachable_dir` instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import pwd
 import random
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +29,7 @@ from bot.wiring import build_telephony
 from deploy.credentials import AmiCredentials, load_or_create_ami_credentials
 from deploy.daemon import start_detached, stop_detached
 from deploy.install import AsteriskInstall
+from deploy.ownership import DEFAULT_RUN_USER
 from deploy.pidfile import status as pbx_status
 from deploy.prefix import ensure_prefix
 from deploy.settings import PbxConfig
@@ -90,7 +102,56 @@ class Pbx:
         return int(pid) if pid else None
 
 
+_reachable_base: list[Path] = []
+
+
+def reachable_dir(prefix: str = "pbx-") -> Path:
+    """A fresh directory (0711) that the user a root test run starts Asterisk as can pass
+    through: under one base in /tmp (0711), removed when the test process exits."""
+    if not _reachable_base:
+        base = Path(tempfile.mkdtemp(prefix="conference-bot-tests-", dir="/tmp"))
+        base.chmod(0o711)
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+        _reachable_base.append(base)
+    made = Path(tempfile.mkdtemp(prefix=prefix, dir=_reachable_base[0]))
+    made.chmod(0o711)
+    return made
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_pbx_of_this_machine() -> Iterator[None]:
+    """CLI commands run by a test never reach a PBX this machine runs for real: as root,
+    the default run dir is a fixed path (/var/lib/conference-bot/pbx).  A test that starts
+    a PBX names its own run dir."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PBX_RUN_DIR", str(reachable_dir("no-pbx-") / "pbx"))
+        yield
+
+
+def asterisk_uids(pid: int) -> tuple[int, ...]:
+    """Real, effective, saved and filesystem user IDs of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return tuple(int(n) for n in line.split()[1:])
+    raise AssertionError(f"no Uid line for pid {pid}")
+
+
+def assert_not_root(pid: int) -> None:
+    """Asterisk never runs as root: as the tests' own user, or as the run user
+    (``PBX_RUN_USER``, default conference-bot) when the tests run as root."""
+    if os.geteuid() == 0:
+        expected = pwd.getpwnam(os.environ.get("PBX_RUN_USER") or DEFAULT_RUN_USER).pw_uid
+    else:
+        expected = os.geteuid()
+    uids = asterisk_uids(pid)
+    assert 0 not in uids and set(uids) == {expected}, f"asterisk pid {pid} runs as {uids}"
+
+
 def make_pbx(install: AsteriskInstall, run_dir: Path, logs: Path) -> Pbx:
+    """A PBX (not started) with its run dir at ``run_dir``; when the tests run as root, at
+    a directory of that name in :func:`reachable_dir` instead."""
+    if os.geteuid() == 0:
+        run_dir = reachable_dir() / run_dir.name
     rtp = random.randrange(20000, 40000, 200)
     cfg = PbxConfig(
         run_dir=run_dir, sip_port=free_both(), ami_port=free_port(socket.SOCK_STREAM),

@@ -17,7 +17,7 @@ import pytest
 
 from tests.commands.conftest import ALICE, CHANNEL, SECRET, sign, slash_command
 from tests.fake_slack import FakeSlack
-from tests.pbx_fixtures import eventually, free_both, free_port
+from tests.pbx_fixtures import assert_not_root, eventually, free_both, free_port, reachable_dir
 from tests.telephony.sipp import Sipp
 
 
@@ -65,6 +65,8 @@ async def serve(tmp_path: Path) -> AsyncIterator[object]:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PBX_", "CONFERENCE_", "SLACK_"))}  # fmt: skip
         env |= {
+            # Within reach of the user Asterisk runs as when the tests run as root.
+            "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
             "PBX_SIP_PORT": str(free_both()),
             "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
             "PBX_RTP_PORTS": "32000-32099",
@@ -96,6 +98,7 @@ async def test_without_slack_the_pbx_still_takes_calls(serve, tmp_path: Path) ->
     assert (await served.cli("rooms", "create", "--name", "Sales", "--id", "4321"))[0] == 0
     code, out = await served.cli("pbx", "status", "--json")
     assert code == 0 and json.loads(out)["running"] is True
+    assert_not_root(json.loads(out)["pid"])  # run as root, serve starts it as PBX_RUN_USER
 
     (tmp_path / "sipp").mkdir()
     sipp = Sipp(int(served.env["PBX_SIP_PORT"]), 46500, tmp_path / "sipp")
@@ -176,7 +179,8 @@ async def test_slash_command_through_the_running_product(serve) -> None:
         assert not any(ch in served.log for ch in "\x1b\x00\x07")
         assert not any(line.startswith("INFO forged") for line in served.lines)
         assert "Traceback" not in served.log and "xoxb-test" not in served.log
-        ami = json.loads((served.cwd / "data" / "pbx" / "ami-credentials.json").read_text())
+        run = Path(served.env["PBX_RUN_DIR"])
+        ami = json.loads((run / "ami-credentials.json").read_text())
         assert ami["password"] not in served.log and "2468" not in served.log
     finally:
         await fake.close()

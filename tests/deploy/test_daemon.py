@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pbx_fixtures import free_both, free_port
+from tests.pbx_fixtures import assert_not_root, free_both, free_port, reachable_dir
 from tests.telephony.sipp import Sipp
 
 
@@ -37,6 +37,9 @@ class Shell:
 def shell(tmp_path: Path) -> Shell:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PBX_", "CONFERENCE_"))}
     env |= {
+        # Within reach of the user Asterisk runs as when the tests run as root (pytest's temp
+        # dirs are 0700), and never root's default run dir, which another PBX may use.
+        "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
         "PBX_SIP_PORT": str(free_both()),
         "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
         "PBX_RTP_PORTS": "31000-31099",
@@ -61,6 +64,7 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
         assert info["ami_port"] == int(shell.env["PBX_AMI_PORT"])
         assert info["asterisk_version"].split(".")[0] >= "20"
         assert info["extension"] is None
+        assert_not_root(info["pid"])  # run as root, the bot starts it as PBX_RUN_USER
 
         # Changes made at the shell reach the running PBX at once.
         assert shell("server", "setup", "--extension", "800").returncode == 0
@@ -92,8 +96,9 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
         call.join()
         assert result["r"].ok  # type: ignore[attr-defined]
 
-        # A shell without the PBX_* settings still finds the running PBX where it listens.
-        bare = {k: v for k, v in shell.env.items() if not k.startswith("PBX_")}
+        # A shell without the PBX_* port settings still finds the running PBX where it listens.
+        bare = {k: v for k, v in shell.env.items()
+                if not k.startswith("PBX_") or k == "PBX_RUN_DIR"}  # fmt: skip
         seen = json.loads(shell("pbx", "status", "--json", env=bare).stdout)
         assert (seen["sip_port"], seen["ami_port"], seen["ami"]) == (
             int(shell.env["PBX_SIP_PORT"]),
@@ -106,7 +111,8 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
         assert again.returncode == 0 and "already running" in again.stderr
 
         # A second PBX on the same ports is a clear error, not a half-start.
-        other = dict(shell.env, CONFERENCE_DATA_DIR=str(tmp_path / "other"))
+        other = dict(shell.env, CONFERENCE_DATA_DIR=str(tmp_path / "other"),
+                     PBX_RUN_DIR=str(reachable_dir() / "pbx"))  # fmt: skip
         clash = shell("pbx", "start", env=other)
         assert clash.returncode == 1
         assert "already in use" in clash.stderr and "Traceback" not in clash.stderr
@@ -118,7 +124,7 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
     assert shell("pbx", "stop").stdout.strip() == "The PBX was not running."
 
     # Secrets stay in private files and out of every log.
-    run = tmp_path / "data" / "pbx"
+    run = Path(shell.env["PBX_RUN_DIR"])
     creds = json.loads((run / "ami-credentials.json").read_text())
     assert stat.S_IMODE((run / "ami-credentials.json").stat().st_mode) == 0o600
     for secret_file in ["manager.conf", "pjsip.conf"]:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from deploy.daemon import start_detached, stop_detached
 from deploy.install import AsteriskInstall
 from deploy.settings import PbxConfig
-from tests.pbx_fixtures import free_both, free_port
+from tests.pbx_fixtures import assert_not_root, free_both, free_port, reachable_dir
 from tests.telephony.sipp import SCENARIOS, sipp_binary
 
 SERVER = "127.0.0.2"
@@ -31,8 +29,7 @@ EXTERNAL = "198.51.100.7"  # TEST-NET-2: never routed, only written into SIP and
 
 @pytest.fixture
 def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
-    base = Path(tempfile.mkdtemp(prefix="cb-nat-"))
-    base.chmod(0o711)  # Asterisk, started by root, runs as another user who must reach it
+    base = reachable_dir("nat-")  # Asterisk started by root runs as a user who must reach it
     rtp = random.randrange(20000, 40000, 200)
     cfg = PbxConfig.from_env(
         {
@@ -46,7 +43,7 @@ def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
         },
         base / "run",
     )
-    start_detached(cfg, install)
+    assert_not_root(start_detached(cfg, install))
     rx = subprocess.run(
         install.command(
             "-C", str(cfg.asterisk_conf), "-rx", "database put conference/server extension 800"
@@ -56,7 +53,6 @@ def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
     assert "Updated database successfully" in rx.stdout
     yield cfg
     stop_detached(cfg.run_dir)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def _answer_seen_from(cfg: PbxConfig, local_ip: str, logs: Path) -> str:
