@@ -90,3 +90,58 @@ class Sipp:
             raise
         text = "".join(f.read_text(errors="replace") for f in (log_file, err_file) if f.exists())
         return SippResult(code, text)
+
+    async def call_pcap(
+        self,
+        service: str,
+        pcap: Path,
+        *,
+        telephone_event: bool,
+        caller: str = "alice",
+        password: str | None = "alice-pw",
+        hold_ms: int = 0,
+        wait_for_hangup: bool = False,
+        local_ip: str = HOST,
+        tag: str = "pcap",
+    ) -> SippResult:
+        """One call that plays the RTP stream of ``pcap`` (tests/sipp/call_pcap.xml), for keys
+        sent in the media. ``telephone_event`` offers PCMU and telephone-event/8000 (payload
+        101: RFC 4733 digits); without it only PCMU (in-band tones). ``hold_ms`` counts from
+        the end of the stream. sipp plays pcaps through a raw socket: root only."""
+        from tests.telephony.dtmf_audio import duration_ms, read_pcap
+
+        sip, media = self._local_ports()
+        work = self.logs / f"{tag}-{sip}"
+        work.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pcap, work / "keys.pcap")
+        log_file, err_file, stderr_file = work / "sipp.log", work / "sipp.err", work / "stderr"
+        if telephone_event:
+            sdp = ["0 101", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"]
+        else:
+            sdp = ["0", "a=maxptime:20", "a=silenceSupp:off - - - -"]
+        argv = [
+            sipp_binary(), "-sf", str(SCENARIOS / "call_pcap.xml"), f"{HOST}:{self.sip_port}",
+            "-s", service, "-i", local_ip, "-bind_local", "-p", str(sip), "-mp", str(media),
+            "-m", "1", "-l", "1", "-nostdin", "-timeout", "60", "-recv_timeout", "30000",
+            "-set", "caller", caller, "-set", "formats", sdp[0],
+            "-set", "sdp_line1", sdp[1], "-set", "sdp_line2", sdp[2],
+            "-set", "mode", "wait" if wait_for_hangup else "hold",
+            "-d", str(duration_ms(read_pcap(pcap)) + hold_ms),
+            "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file", str(err_file),
+        ]  # fmt: skip
+        if password is not None:
+            argv += ["-au", caller, "-ap", password,
+                     "-auth_uri", f"sip:{service}@{HOST}:{self.sip_port}"]  # fmt: skip
+        with stderr_file.open("wb") as stderr:  # pcap loading and raw-socket errors
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=stderr, cwd=work
+            )
+            try:
+                code = await proc.wait()
+            except asyncio.CancelledError:
+                proc.kill()
+                await proc.wait()
+                raise
+        files = (log_file, err_file, stderr_file)
+        text = "".join(f.read_text(errors="replace") for f in files if f.exists())
+        return SippResult(code, text)
