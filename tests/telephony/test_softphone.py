@@ -214,3 +214,45 @@ async def test_srtp_required_refuses_plain_media(
         assert await channel_var(stack, channel, "CHANNEL(rtp,secure)") == "1"
         await secure.hangup()
     assert "SRTP is Enabled" in secure.log()
+
+
+# -- a PBX on its own address, phones on others -------------------------------------------
+
+
+@pytest.fixture
+def lan_pbx(install: AsteriskInstall, tmp_path: Path) -> Iterator[Pbx]:
+    """PBX_SIP_BIND=127.0.0.2 with the NAT settings of an office LAN (every loopback
+    address is inside PBX_LOCAL_NETS, so the external address is written nowhere)."""
+    pbx = make_pbx(install, tmp_path / "run", tmp_path / "sipp")
+    pbx.cfg = dataclasses.replace(pbx.cfg, bind_address="127.0.0.2", trunk_ips=[],
+                                  external_address="198.51.100.7",
+                                  local_nets=["127.0.0.0/8"])  # fmt: skip
+    pbx.start()
+    yield pbx
+    pbx.stop()
+
+
+async def test_phones_on_other_addresses_register_and_call_in(
+    lan_pbx: Pbx, make_stack, tmp_path: Path
+) -> None:
+    stack = await make_stack(lan_pbx)
+    room = await stack.service.create_room(name="Office", conference_id="4321", pin="5678",
+                                           actor="test")  # fmt: skip
+    where = {"server_host": "127.0.0.2"}
+    async with (
+        phone(tmp_path, lan_pbx, "alice", ALICE_HZ, local_ip="127.0.0.3", **where) as alice,
+        phone(tmp_path, lan_pbx, "bob", BOB_HZ, local_ip="127.0.0.4", **where) as bob,
+    ):
+        await asyncio.gather(join(alice, "4321#5678#"), join(bob, "4321#5678#"))
+        await in_room(stack, room.id, {"alice", "bob"})
+        people = {p.caller_id_num: p for p in stack.tracker.participants(room.id)}
+        for user, address in (("alice", "127.0.0.3"), ("bob", "127.0.0.4")):
+            remote = await channel_var(stack, people[user].channel, "CHANNEL(pjsip,remote_addr)")
+            assert remote.startswith(f"{address}:"), (user, remote)
+            local = await channel_var(stack, people[user].channel, "CHANNEL(pjsip,local_addr)")
+            assert local == f"127.0.0.2:{lan_pbx.cfg.sip_port}", (user, local)
+        await asyncio.sleep(HOLD)
+        await asyncio.gather(alice.hangup(), bob.hangup())
+    assert "198.51.100.7" not in alice.log() + bob.log()
+    assert_hears(alice.recording(), BOB_HZ, ALICE_HZ)
+    assert_hears(bob.recording(), ALICE_HZ, BOB_HZ)
