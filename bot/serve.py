@@ -23,10 +23,12 @@ from commands.app import SlackRunner, SlackUnreachable, start_slack
 from commands.slack_settings import SlackSettings
 from deploy.prefix import ensure_prefix
 from deploy.process import AsteriskProcess
+from telephony.registration import RegistrationMonitor
 
 log = logging.getLogger("conference_bot")
 
 WATCHDOG_SECONDS = 2.0
+TRUNK_WAIT = 5.0  # seconds the startup line waits for the trunk's first outcome
 
 
 def setup_logging() -> None:
@@ -60,6 +62,15 @@ async def connect_slack(deps: Deps, slack: SlackSettings) -> SlackRunner | None:
         delay = min(delay * 2, 60.0)
 
 
+async def trunk_line(trunk: RegistrationMonitor | None, wait: float = TRUNK_WAIT) -> str:
+    """The registration trunk for the startup line, once its first attempt has an outcome
+    (the first REGISTER leaves about a second after Asterisk boots)."""
+    if trunk is None:
+        return "registration trunk: none (PBX_TRUNK_REGISTRAR)"
+    state = await trunk.wait_settled(wait)
+    return f"trunk: {state.summary()}"
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM. Without Slack tokens the PBX and the CLI still work."""
     slack_settings = SlackSettings.from_environ(settings.environ)
@@ -78,13 +89,13 @@ async def serve(settings: Settings) -> int:
             log.info("Using the PBX already running from %s", run_dir(settings))
         else:
             install = await asyncio.to_thread(ensure_prefix, None)
-            owned = AsteriskProcess(cfg, install)
+            owned = AsteriskProcess(cfg, install, environ=settings.environ)
             await owned.start()
             log.info("Started %s in %.2f s", install.version, owned.boot_seconds or 0.0)
 
         tel = telephony_for(cfg, service)
         ami = tel.ami
-        deps = Deps(settings, service, ami, tel.tracker, tel.actions)
+        deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk)
         await ami.start()
         if not await ami.wait_ready(15):
             log.error("AMI did not become ready; still trying in the background")
@@ -113,8 +124,9 @@ async def serve(settings: Settings) -> int:
         if cfg.external_address:
             sip += f", seen from outside as {cfg.external_address}"
         log.info(
-            "Ready: %s, %s; %d rooms; phones: %s; trunk addresses: %s. Ctrl-C stops.",
+            "Ready: %s, %s; %d rooms; phones: %s; trunk addresses: %s; %s. Ctrl-C stops.",
             sip, dial, len(await service.list_rooms()), phones, trunks,
+            await trunk_line(tel.trunk),
         )  # fmt: skip
 
         while not stop.is_set():
@@ -135,6 +147,8 @@ async def serve(settings: Settings) -> int:
             await slack.stop()
         await ami.close()
         await tel.sync.close()
+        if tel.trunk is not None:
+            await tel.trunk.close()
         return 0
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

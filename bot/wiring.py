@@ -6,7 +6,8 @@ stack (``telephony``) and the service, and joins them:
 
 - ``pbx_config``, ``run_dir``, ``is_running``: the PBX as this bot's settings describe it;
 - ``build_telephony``: AMI connection, participant tracker, AstDB sync (told of every
-  service change), PBX actions; ``telephony_for`` the same with the PBX's own credentials;
+  service change), PBX actions, and the registration trunk's monitor when one is set;
+  ``telephony_for`` the same with the PBX's own credentials and settings;
 - ``live_pbx``: that, connected to a running PBX for the duration of one CLI command;
 - ``Deps``: the typed bundle the Slack front end (``commands``) receives.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,12 +26,16 @@ from bot.config import Settings
 from bot.errors import SettingsError
 from bot.service import ConferenceService
 from deploy.credentials import load_or_create_ami_credentials
+from deploy.ownership import ROOT_RUN_DIR
 from deploy.pidfile import running_config
 from deploy.pidfile import status as process_status
+from deploy.pjsip import REGISTRATION
 from deploy.settings import PbxConfig
 from telephony.ami import AmiClient
 from telephony.astdb import AstDbSync
 from telephony.pbx_actions import PbxActions
+from telephony.registration import RegistrationMonitor, TrunkStatus
+from telephony.registration_log import AsteriskLog
 from telephony.tracker import ParticipantTracker
 
 log = logging.getLogger(__name__)
@@ -37,18 +43,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Telephony:
-    """The live side: one AMI connection, the tracker it feeds, the AstDB sync, actions."""
+    """The live side: one AMI connection, the tracker it feeds, the AstDB sync, actions,
+    and the registration trunk's monitor (None without a registration trunk)."""
 
     ami: AmiClient
     tracker: ParticipantTracker
     sync: AstDbSync
     actions: PbxActions
+    trunk: RegistrationMonitor | None = None
 
 
 def build_telephony(
-    service: ConferenceService, *, host: str, port: int, username: str, secret: str
+    service: ConferenceService,
+    *,
+    host: str,
+    port: int,
+    username: str,
+    secret: str,
+    trunk: RegistrationMonitor | None = None,
 ) -> Telephony:
-    """Wire AMI, tracker and AstDB sync; service changes reach Asterisk from now on.
+    """Wire AMI, tracker, AstDB sync and the ``trunk`` monitor if any; service changes
+    reach Asterisk from now on.
 
     Nothing connects until ``ami.start()``.
     """
@@ -58,7 +73,9 @@ def build_telephony(
     sync = AstDbSync(ami, service)
     sync.subscribe()
     service.add_observer(sync)
-    return Telephony(ami, tracker, sync, PbxActions(ami, tracker))
+    if trunk is not None:
+        trunk.subscribe(ami)
+    return Telephony(ami, tracker, sync, PbxActions(ami, tracker), trunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +85,22 @@ class Deps:
     ami: AmiClient
     tracker: ParticipantTracker
     pbx: PbxActions
+    trunk: RegistrationMonitor | None = None
 
 
 # -- the bundled PBX, as the bot's settings describe it ----------------------------------------
 
 
 def run_dir(settings: Settings) -> Path:
-    return Path(settings.environ.get("PBX_RUN_DIR") or settings.data_dir / "pbx")
+    """``PBX_RUN_DIR``, else ``DATA_DIR/pbx``, or for root ``/var/lib/conference-bot/pbx``:
+    Asterisk then runs as another user (``deploy.ownership``), who must reach its run dir,
+    and neither root's home (0700) nor a data dir the bot made (0700, it holds the
+    database) lets it through."""
+    if settings.environ.get("PBX_RUN_DIR"):
+        return Path(settings.environ["PBX_RUN_DIR"])
+    if os.geteuid() == 0:
+        return ROOT_RUN_DIR
+    return settings.data_dir / "pbx"
 
 
 def pbx_config(settings: Settings) -> PbxConfig:
@@ -89,12 +115,21 @@ def is_running(settings: Settings) -> bool:
     return bool(process_status(run_dir(settings)).get("running"))
 
 
+def trunk_monitor(cfg: PbxConfig) -> RegistrationMonitor | None:
+    """A monitor of the registration trunk ``cfg`` sets (None without one); failures are
+    explained from the PBX's log."""
+    if cfg.registration is None:
+        return None
+    return RegistrationMonitor(REGISTRATION, failures=AsteriskLog(cfg.log_dir / "messages.log"))
+
+
 def telephony_for(cfg: PbxConfig, service: ConferenceService) -> Telephony:
     """``build_telephony`` for the PBX of ``cfg``, logging in with its AMI credentials
     (created on first use)."""
     creds = load_or_create_ami_credentials(cfg.run_dir)
     return build_telephony(service, host=cfg.ami_address, port=cfg.ami_port,
-                           username=creds.username, secret=creds.password)  # fmt: skip
+                           username=creds.username, secret=creds.password,
+                           trunk=trunk_monitor(cfg))  # fmt: skip
 
 
 @asynccontextmanager
@@ -121,13 +156,22 @@ async def live_pbx(
     finally:
         await ami.close()
         await tel.sync.close()
+        if tel.trunk is not None:
+            await tel.trunk.close()
 
 
 async def _settled(tel: Telephony, timeout: float = 3.0) -> None:
-    """Wait for the first reconcile and resync, so counts are real and AstDB is current."""
+    """Wait for the first reconcile and resync, so counts are real and AstDB is current,
+    and for the trunk's first status."""
+    trunk = tel.trunk
+
+    def settled() -> bool:
+        known = trunk is None or trunk.state.status is not TrunkStatus.UNKNOWN
+        return tel.tracker.online and tel.sync.synced and known
+
     try:
         async with asyncio.timeout(timeout):
-            while not (tel.tracker.online and tel.sync.synced):  # noqa: ASYNC110
+            while not settled():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     except TimeoutError:
         log.warning("tracker did not reconcile within %.0f s", timeout)

@@ -26,6 +26,7 @@ from commands.transport import (
     VerifiedSocketModeHandler,
     http_app,
 )
+from commands.trunk_alerts import TrunkAlerts
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,11 @@ class SlackRunner:
         socket: VerifiedSocketModeHandler | None = None,
         http: web.AppRunner | None = None,
         session: ClientSession | None = None,
+        alerts: TrunkAlerts | None = None,
     ) -> None:
         self.app = app
         self.live = live
+        self.alerts = alerts
         self._socket = socket
         self._http = http
         self._session = session
@@ -101,6 +104,8 @@ class SlackRunner:
         return None
 
     async def stop(self) -> None:
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.live.stop()
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
@@ -148,6 +153,9 @@ async def _start(
         raise SlackUnreachable(f"cannot reach Slack at {slack.api_url} ({exc})") from None
     log.info("Slack: signed in as %s in %s (%s mode)", who.get("user"), who.get("team"), slack.mode)
     refusals = RefusalLog()
+    alerts = None
+    if deps.trunk is not None:
+        alerts = TrunkAlerts(deps.trunk, live.client, slack.admin_channel)
     if slack.mode == "socket":
         assert slack.app_token is not None
         handler = VerifiedSocketModeHandler(app, slack.app_token, refusals)
@@ -155,17 +163,19 @@ async def _start(
             await handler.connect_async()  # type: ignore[no-untyped-call]
         except (ClientError, OSError, TimeoutError) as exc:
             raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
-        runner = SlackRunner(app, live, socket=handler, session=session)
+        runner = SlackRunner(app, live, socket=handler, session=session, alerts=alerts)
     else:
         assert slack.signing_secret is not None
         http = await listen_http(
             app, slack.signing_secret, slack.http_host, slack.http_port, refusals
         )
-        runner = SlackRunner(app, live, http=http, session=session)
+        runner = SlackRunner(app, live, http=http, session=session, alerts=alerts)
         log.info(
             "Slack: HTTP mode on http://%s:%s%s", slack.http_host, runner.http_port, EVENTS_PATH
         )
     await live.start()
+    if alerts is not None:
+        alerts.start()
     return runner
 
 

@@ -10,6 +10,7 @@ from bot.rules import OWNER_PREFIX
 from bot.service import ConferenceService
 from commands.admins import AdminDirectory
 from commands.room_list import RoomList
+from telephony.registration import RegistrationMonitor
 from telephony.tracker import ParticipantTracker
 
 # A JSON object as Bolt hands it to listeners: the body, its action, view, command or event.
@@ -30,13 +31,17 @@ def slack_user(actor_name: str) -> str | None:
 
 class Deps(Protocol):
     """What the Slack front end takes from the composition root (``bot.wiring.Deps`` is
-    one): the service, and the tracker for live participant counts."""
+    one): the service, the tracker for live participant counts, and the registration
+    trunk's monitor (None without a registration trunk)."""
 
     @property
     def service(self) -> ConferenceService: ...
 
     @property
     def tracker(self) -> ParticipantTracker: ...
+
+    @property
+    def trunk(self) -> RegistrationMonitor | None: ...
 
 
 class HomeTabs(Protocol):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from bot import exits
@@ -16,6 +18,7 @@ from bot.cli.output import Context
 from bot.cli.parsing import command, json_flag
 from bot.config import Settings
 from bot.service import ConferenceService
+from bot.text import printable
 from bot.wiring import is_running, live_pbx, pbx_config, run_dir
 from deploy.daemon import start_detached, stop_detached
 from deploy.pidfile import running_listeners
@@ -23,6 +26,7 @@ from deploy.pidfile import status as process_status
 from deploy.prefix import ensure_prefix
 from telephony.errors import PbxUnavailable
 from telephony.naming import bridge_name
+from telephony.registration import TrunkStatus
 
 
 async def status_dict(settings: Settings, service: ConferenceService) -> dict[str, Any]:
@@ -44,7 +48,11 @@ async def status_dict(settings: Settings, service: ConferenceService) -> dict[st
         "asterisk_version": proc.get("asterisk_version"),
         "ami": "down",
         "active_rooms": {},
-    }
+        # The registration trunk (None without one); its state needs the running PBX.
+        "trunk": None if cfg.registration is None else {
+            "state": "unknown", "registrar": cfg.trunk_registrar, "user": cfg.trunk_user,
+        },
+    }  # fmt: skip
     if info["running"]:
         async with live_pbx(settings, service, timeout=3.0) as live:
             if live is not None:
@@ -58,6 +66,8 @@ async def status_dict(settings: Settings, service: ConferenceService) -> dict[st
                     ids.get(room, bridge_name(room)): count
                     for room, count in live.tracker.counts().items()
                 }
+                if live.trunk is not None:
+                    info["trunk"] = live.trunk.state.as_json()
     return info
 
 
@@ -69,7 +79,7 @@ async def start_pbx(
     if not is_running(settings):
         install = await asyncio.to_thread(ensure_prefix, None)
         say(f"Starting {install.version} on {cfg.bind_address} ...")
-        await asyncio.to_thread(start_detached, cfg, install)
+        await asyncio.to_thread(partial(start_detached, cfg, install, environ=settings.environ))
     else:
         say("The PBX is already running.")
     async with live_pbx(settings, service) as live:
@@ -122,7 +132,28 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
     ctx.print(f"Extension: {info['extension'] or '(no conference server set up)'}")
     active = info["active_rooms"]
     ctx.print(f"Calls:     {sum(active.values())} callers in {len(active)} rooms")
+    ctx.print(f"Trunk:     {trunk_text(info['trunk'])}")
     return 0
+
+
+def trunk_text(trunk: dict[str, Any] | None) -> str:
+    """The registration trunk of ``status_dict`` in one line (values escaped)."""
+    if trunk is None:
+        return "no registration trunk (PBX_TRUNK_REGISTRAR)"
+    state = TrunkStatus(trunk["state"])
+    where = printable(str(trunk.get("registrar") or "the provider"))
+    if state is TrunkStatus.UNKNOWN:
+        return f"{where}: unknown (the PBX is offline)"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(trunk["since"]))
+    if state is TrunkStatus.REGISTERED:
+        user = printable(str(trunk.get("user") or ""))
+        return f"registered to {where}" + (f" as {user}" if user else "") + f" since {since}"
+    if state is TrunkStatus.REGISTERING:
+        return f"registering to {where} (no answer yet)"
+    reason = printable(str(trunk.get("reason") or "reason unknown"))
+    retry = trunk.get("retry_interval")
+    again = f"; retrying every {retry} s" if retry and state is not TrunkStatus.STOPPED else ""
+    return f"{state.value} ({reason}) at {where} since {since}{again}"
 
 
 def register(groups: Any) -> None:
