@@ -38,17 +38,11 @@ from telephony.astdb import AstDbSync
 from telephony.naming import bridge_name
 from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker, Update
+from tests.ports import LISTEN_PORTS, rtp_range, sipp_base
 from tests.telephony.sipp import Sipp
 
 PHONES = [("alice", "alice-pw"), ("bob", "bob-pw")]
 TRUNK_IP = "127.0.0.2"
-
-
-# Listening ports for the PBXes under test come from below the kernel's ephemeral range
-# (32768-60999 by default): a port the kernel hands out for "any port" (Asterisk's own
-# resolver sockets, every client connection) could otherwise be taken between choosing it
-# and Asterisk binding it, or between a stop and a restart on the same port.
-LISTEN_PORTS = range(11000, 20000)  # clear of the RTP ranges tests use (20000 and up)
 
 
 def _bindable(port: int, kinds: tuple[int, ...]) -> bool:
@@ -152,14 +146,14 @@ def make_pbx(install: AsteriskInstall, run_dir: Path, logs: Path) -> Pbx:
     a directory of that name in :func:`reachable_dir` instead."""
     if os.geteuid() == 0:
         run_dir = reachable_dir() / run_dir.name
-    rtp = random.randrange(20000, 40000, 200)
+    rtp_start, rtp_end = rtp_range()
     cfg = PbxConfig(
         run_dir=run_dir, sip_port=free_both(), ami_port=free_port(socket.SOCK_STREAM),
-        rtp_start=rtp, rtp_end=rtp + 199, phones=PHONES, trunk_ips=[TRUNK_IP],
+        rtp_start=rtp_start, rtp_end=rtp_end, phones=PHONES, trunk_ips=[TRUNK_IP],
     )  # fmt: skip
     creds = load_or_create_ami_credentials(run_dir)
     logs.mkdir(parents=True, exist_ok=True)
-    return Pbx(cfg, install, creds, Sipp(cfg.sip_port, random.randrange(41000, 45000, 10), logs))
+    return Pbx(cfg, install, creds, Sipp(cfg.sip_port, sipp_base(), logs))
 
 
 @pytest.fixture(scope="module")

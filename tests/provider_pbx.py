@@ -31,7 +31,7 @@ from deploy.credentials import AmiCredentials
 from deploy.install import AsteriskInstall
 from deploy.probe import NotReady, wait_fully_booted
 from telephony.ami import AmiClient
-from tests.pbx_fixtures import LISTEN_PORTS
+from tests.ports import LISTEN_PORTS, rtp_range
 
 ADDRESS = "127.0.0.4"  # 127.0.0.1 is our PBX, 127.0.0.2 the IP trunk of the other tests
 TRUNK_USER = "conference-trunk"
@@ -378,7 +378,7 @@ def make_provider(install: AsteriskInstall, base: Path, **overrides: object) -> 
     cfg = ProviderConfig(
         sip_port=_free_port(socket.SOCK_DGRAM, socket.SOCK_STREAM),
         ami_port=_free_port(socket.SOCK_STREAM),
-        rtp_start=random.randrange(46000, 50000, 100),
+        rtp_start=rtp_range(100)[0],
         **overrides,  # type: ignore[arg-type]
     )
     return ProviderPbx(install, base, cfg)

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tests.ports import LISTEN_PORTS
+
 Transport = Literal["udp", "tcp", "tls"]
 MediaEnc = Literal["srtp", "srtp-mand"]
 
@@ -79,9 +81,8 @@ class Event:
 
 
 def _free_tcp_port(host: str) -> int:
-    # From the same range as tests.pbx_fixtures (below the kernel's ephemeral ports).
     for _ in range(200):
-        port = random.randrange(11000, 20000)
+        port = random.choice(LISTEN_PORTS)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))

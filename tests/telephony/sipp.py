@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import SIPP_CALLS
+
 SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
 HOST = "127.0.0.1"
 _ports = itertools.count(0)
@@ -39,7 +41,7 @@ class Sipp:
         self.logs = logs
 
     def _local_ports(self) -> tuple[int, int]:
-        n = next(_ports) % 400
+        n = next(_ports) % SIPP_CALLS
         return self.base_port + n * 10, self.base_port + n * 10 + 4
 
     async def call(

@@ -6,7 +6,6 @@ address it was given on the command line."""
 
 from __future__ import annotations
 
-import random
 import re
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from deploy.daemon import start_detached, stop_detached
 from deploy.install import AsteriskInstall
 from deploy.settings import PbxConfig
 from tests.pbx_fixtures import assert_not_root, free_both, free_port, reachable_dir
+from tests.ports import rtp_range, sipp_base
 from tests.telephony.sipp import SCENARIOS, sipp_binary
 
 SERVER = "127.0.0.2"
@@ -30,7 +30,7 @@ EXTERNAL = "198.51.100.7"  # TEST-NET-2: never routed, only written into SIP and
 @pytest.fixture
 def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
     base = reachable_dir("nat-")  # Asterisk started by root runs as a user who must reach it
-    rtp = random.randrange(20000, 40000, 200)
+    rtp, rtp_end = rtp_range()
     cfg = PbxConfig.from_env(
         {
             "PBX_SIP_BIND": SERVER,
@@ -38,7 +38,7 @@ def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
             "PBX_LOCAL_NETS": f"{INSIDE}/32",
             "PBX_SIP_PORT": str(free_both()),
             "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
-            "PBX_RTP_PORTS": f"{rtp}-{rtp + 199}",
+            "PBX_RTP_PORTS": f"{rtp}-{rtp_end}",
             "PBX_PHONES": "alice:alice-pw",
         },
         base / "run",
@@ -62,7 +62,7 @@ def _answer_seen_from(cfg: PbxConfig, local_ip: str, logs: Path) -> str:
     argv = [
         sipp_binary(), "-sf", str(SCENARIOS / "call.xml"), f"{SERVER}:{cfg.sip_port}",
         "-s", "800", "-i", local_ip, "-bind_local",
-        "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(random.randrange(41000, 45000, 10)),
+        "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(sipp_base()),
         "-m", "1", "-l", "1", "-nostdin", "-timeout", "30", "-recv_timeout", "15000",
         "-set", "caller", "alice", "-set", "dtmf", "", "-set", "mode", "hold", "-d", "200",
         "-au", "alice", "-ap", "alice-pw", "-auth_uri", f"sip:800@{SERVER}:{cfg.sip_port}",
