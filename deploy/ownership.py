@@ -11,8 +11,10 @@ Dropping privileges shapes the run dir (:func:`hand_over`):
   group (0750): the bot writes there (its ``ami-credentials.json``, 0600, the PID file, the
   rendered configuration), and a directory that Asterisk could write into is one where it
   could swap what root is about to write for a link elsewhere;
-* the files in ``etc`` and ``keys`` (the configuration, secrets 0600) are the run user's:
-  Asterisk reads them;
+* the files in ``etc`` and ``keys`` (the configuration, secrets 0640) stay root's too,
+  readable by the run user's group: Asterisk reads them, and reads ``asterisk.conf`` while
+  it is still root (it makes and chowns ``astrundir`` to the run user before dropping
+  root), so a file it could rewrite would hand it any directory of root's;
 * every other directory (``db``, ``log``, ``spool``, ``run``...) is the run user's with all
   it holds: Asterisk writes there.
 
@@ -107,11 +109,97 @@ def run_user(environ: Mapping[str, str] | None = None) -> RunUser | None:
 
 def prepare_run_dir(run_dir: Path, environ: Mapping[str, str] | None = None) -> RunUser | None:
     """:func:`run_user`, and when there is one, ``run_dir``'s parents made for it
-    (:func:`make_parents`).  Call it before anything creates the run dir."""
+    (:func:`make_parents`).  Call it before anything creates the run dir.
+
+    :class:`PbxError` if anyone but root could change the way to the run dir (a directory
+    of the run user's on it, as systemd's ``StateDirectory=`` makes): root chowns and
+    writes there, so the run dir swapped for a link would make root hand anything over."""
     user = run_user(environ)
     if user is not None:
+        where = changeable_by_others(run_dir)
+        if where is not None:
+            raise PbxError(
+                f"{describe(where)}, on the way to the run dir {Path(run_dir).absolute()}: "
+                "its owner could swap the run dir for a link, and the bot (root) would then "
+                f"hand whatever it points at to {user.name}. Run the bot as {user.name} (as "
+                "the systemd unit does), or choose a run dir (PBX_RUN_DIR) that only root "
+                f"can change the way to, e.g. chown root: {where}"
+            )
         make_parents(run_dir)
     return user
+
+
+def _others_may_write(st: os.stat_result) -> bool:
+    # Whether someone other than root may write there: change a file, or add, remove or
+    # rename a directory's entries.  A link's own mode means nothing: its directory decides.
+    if stat.S_ISLNK(st.st_mode):
+        return False
+    group = bool(st.st_mode & 0o020) and st.st_gid != 0
+    return st.st_uid != 0 or group or bool(st.st_mode & 0o002)
+
+
+def changeable_by_others(path: Path) -> Path | None:
+    """The first place on the way to ``path`` (as written and with links resolved; ``path``
+    itself included) that someone other than root could change, so as to put something
+    else where root is about to write or run; None when only root can.
+
+    A sticky directory (``/tmp``) protects what root owns in it; a missing part is safe only
+    in a directory only root can write (anyone else could make it first)."""
+    for target in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        parent: os.stat_result | None = None
+        at = ""
+        for part in Path(target).parts:
+            up, at = at, os.path.join(at, part)
+            try:
+                st = os.lstat(at)
+            except FileNotFoundError:
+                if parent is not None and _others_may_write(parent):
+                    return Path(up)
+                break
+            if parent is not None and _others_may_write(parent):
+                sticky = parent.st_mode & stat.S_ISVTX and parent.st_uid == 0
+                if not (sticky and st.st_uid == 0):
+                    return Path(up)
+            parent = st
+        else:
+            if parent is not None and _others_may_write(parent):
+                return Path(target)  # root writes into it
+    return None
+
+
+def changeable_inside(top: Path) -> Path | None:
+    """The first file or directory under ``top`` (links not followed) that someone other
+    than root could change; None when only root can."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [".", *dirnames, *filenames]:
+            path = os.path.normpath(os.path.join(dirpath, name))
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if _others_may_write(st):
+                return Path(path)
+    return None
+
+
+def describe(path: Path) -> str:
+    """``"/x (owner u, group g, mode 0775) can be changed by others than root"``."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return f"{path} can be changed by others than root"
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return (
+        f"{path} (owner {owner}, group {group}, mode {stat.S_IMODE(st.st_mode):04o}) can be "
+        "changed by others than root"
+    )
 
 
 def make_parents(run_dir: Path) -> None:
@@ -232,15 +320,23 @@ def hand_over(run_dir: Path, user: RunUser) -> None:
 
 
 def _share(top: Path, me: int, user: RunUser) -> None:
-    # Directories the bot writes into: its own, readable by the run user's group; the
-    # files in them the run user's (they keep their modes: secrets stay 0600).
+    # Directories the bot writes into, and the files in them: its own, readable (never
+    # writable) by the run user's group; secrets 0640, nothing for others.
     for _, _, files, fd in os.fwalk(top, follow_symlinks=False):
         os.fchown(fd, me, user.gid)
         os.fchmod(fd, 0o750)
         for name in files:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid) != (user.uid, user.gid):
-                os.chown(name, user.uid, user.gid, dir_fd=fd, follow_symlinks=False)
+            try:
+                file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            except OSError:
+                continue  # a link (the sounds): not a file to share
+            try:
+                st = os.fstat(file_fd)
+                if stat.S_ISREG(st.st_mode):
+                    os.fchown(file_fd, me, user.gid)
+                    os.fchmod(file_fd, (stat.S_IMODE(st.st_mode) | 0o040) & ~0o022)
+            finally:
+                os.close(file_fd)
 
 
 def _give(top: Path, user: RunUser) -> None:

@@ -8,7 +8,8 @@ What every endpoint gets, and why:
   from, so a phone behind NAT hears audio; phones also get ``rewrite_contact``.
 - With TLS, ``media_encryption = sdes``: SRTP for callers that offer it (``optimistic``),
   or for every call when SRTP is required (a plain RTP offer then gets 488).
-- No ``anonymous`` endpoint: a caller who is neither a phone nor a trunk is refused.
+- No ``anonymous`` endpoint: a caller who is neither a phone nor a trunk is refused; the
+  registration's endpoint is matched by its ``line`` tag only, never by the From user.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def tls_files(cfg: PbxConfig) -> tuple[Path, Path]:
     """Where the run dir keeps its private copies of the TLS certificate and key."""
     keys = cfg.run_dir / "keys"
     return keys / "sip-tls.crt", keys / "sip-tls.key"
+
+
+def ca_file(cfg: PbxConfig) -> Path:
+    """The run dir's copy of the CAs a registrar reached over TLS must be certified by."""
+    return cfg.run_dir / "keys" / "ca.pem"
+
+
+def verifies_registrar(cfg: PbxConfig) -> bool:
+    """Whether the registration goes over TLS, so that the registrar's certificate must be
+    checked (trusted CA, name matching the registrar's host)."""
+    reg = cfg.registration
+    return reg is not None and reg.transport == "tls"
 
 
 def _hostport(address: str, port: int) -> str:
@@ -88,6 +101,11 @@ def transports(cfg: PbxConfig) -> str:
             # Phones need not present a certificate.
             "method = sslv23\nverify_client = no\nrequire_client_cert = no\n"
         )
+        if verifies_registrar(cfg):
+            # Asterisk's default is to take any certificate from the server it connects
+            # to: an impostor on the way would get our REGISTER (with its line= tag) and
+            # could answer its digest challenge with the real provider's.
+            out[-1] += f"verify_server = yes\nca_list_file = {ca_file(cfg)}\n"
     return "\n".join(out)
 
 
@@ -146,6 +164,11 @@ def endpoints(cfg: PbxConfig) -> str:
             # provider's, whatever address they come from.
             f"line = yes\nendpoint = {REGISTRATION}\n\n"
             f"[{REGISTRATION}]\ntype = endpoint\ncontext = {PROVIDER_CONTEXT}\n"
+            # Found by its line= tag alone: never by the From user (the default
+            # identify_by has "username", and this endpoint has no inbound auth, so
+            # anyone sending From: provider would be let in), nor by address (it has
+            # no identify section).
+            "identify_by = ip\n"
             f"transport = transport-{reg.transport}\noutbound_auth = {auth}\n{trunk_media}"
         )
     return "\n".join(out)

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,13 @@ from pathlib import Path
 from deploy.apt import SUITE, debian_archive_source, fetch_packages, host_architecture
 from deploy.install import AsteriskInstall, PrefixError, asterisk_version_of, version_major
 from deploy.modules import MODULES
-from deploy.ownership import ROOT_PREFIX_DIR, make_parents
+from deploy.ownership import (
+    ROOT_PREFIX_DIR,
+    changeable_by_others,
+    changeable_inside,
+    describe,
+    make_parents,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +175,17 @@ def ensure_bundled(prefix: Path, *, environ: Mapping[str, str] | None = None) ->
     """Return the bundled prefix at ``prefix``, building it first if missing or broken."""
     env = os.environ if environ is None else environ
     prefix = prefix.expanduser().absolute()
-    if os.geteuid() == 0:
+    root = os.geteuid() == 0
+    if root:
+        _refuse_if_others_can_change(changeable_by_others(prefix), prefix)
         make_parents(prefix)  # 0755 whatever the umask: the run user must reach it
     else:
         prefix.parent.mkdir(parents=True, exist_ok=True)
     with _locked(prefix.parent / f".{prefix.name}.lock"):
         if prefix.exists():
+            if root:
+                _refuse_if_others_can_change(changeable_inside(prefix), prefix)
+                drop_set_id_bits(prefix)  # from a build made before they were dropped
             try:
                 install = inspect_prefix(prefix)
                 log.info("reusing Asterisk prefix %s (%s)", prefix, install.version)
@@ -182,6 +194,30 @@ def ensure_bundled(prefix: Path, *, environ: Mapping[str, str] | None = None) ->
                 log.warning("existing prefix %s is not usable (%s); rebuilding", prefix, exc)
         _build_prefix(prefix, env)
         return inspect_prefix(prefix)
+
+
+def _refuse_if_others_can_change(where: Path | None, prefix: Path) -> None:
+    # Root runs the prefix's loader, libraries and binary (Asterisk drops root only once
+    # started): nothing in it, nor on the way to it, may be anyone else's to change.
+    if where is not None:
+        raise PrefixError(
+            f"{describe(where)}, and the bot is root: it would run the Asterisk prefix "
+            f"{prefix} as root before Asterisk drops to its run user. Run the bot as that "
+            "user (as the systemd unit does), or give it back to root (chown -R root:root "
+            "and chmod go-w), or remove it to have it rebuilt (PBX_PREFIX_DIR)."
+        )
+
+
+def drop_set_id_bits(top: Path) -> None:
+    """Clear the setuid and setgid bits ``dpkg-deb -x`` keeps (passwd, chsh...): Asterisk
+    needs none, and a root-built prefix would otherwise hold setuid-root programs of
+    another Debian release, out of reach of the host's security updates."""
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
 
 
 def inspect_prefix(prefix: Path) -> AsteriskInstall:
@@ -303,6 +339,7 @@ def _build_prefix(prefix: Path, env: Mapping[str, str]) -> None:
         os.chmod(root, 0o755)  # becomes the prefix: readable by whoever runs Asterisk
         log.info("building Asterisk prefix in %s from Debian %s (%s)", prefix, SUITE, arch)
         pkgs = fetch_packages(source, arch, PACKAGES, work, root)
+        drop_set_id_bits(root)
         for rel in _PRUNE:
             shutil.rmtree(root / rel, ignore_errors=True)
         log.info("[5/5] verifying")

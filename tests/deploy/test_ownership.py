@@ -143,9 +143,11 @@ def test_asterisk_runs_as_the_run_user_and_owns_only_what_it_needs(
         assert owner(run / "etc") == (0, user.pw_gid, 0o750)
         assert owner(run / "ami-credentials.json") == (0, 0, 0o600)
         assert json.loads((run / "ami-credentials.json").read_text())["username"]
-        # What Asterisk reads: its own, secrets 0600; what it writes: its own.
-        assert owner(run / "etc" / "manager.conf") == (user.pw_uid, user.pw_gid, 0o600)
-        assert owner(run / "etc" / "pjsip.conf") == (user.pw_uid, user.pw_gid, 0o600)
+        # What Asterisk reads: root's, secrets readable by its group alone (it reads
+        # asterisk.conf while still root: it must not be able to rewrite it); what it
+        # writes: its own.
+        assert owner(run / "etc" / "manager.conf") == (0, user.pw_gid, 0o640)
+        assert owner(run / "etc" / "pjsip.conf") == (0, user.pw_gid, 0o640)
         for sub in ("db", "log", "spool", "run"):
             assert owner(run / sub)[:2] == (user.pw_uid, user.pw_gid), sub
         assert owner(run / "log" / "messages.log")[:2] == (user.pw_uid, user.pw_gid)

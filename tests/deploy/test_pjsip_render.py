@@ -8,6 +8,8 @@ from pathlib import Path
 from deploy.pjsip import endpoints, provider_contact_exten, transports
 from deploy.settings import PbxConfig
 
+PHONE = ("alice", "alice-password-1")
+
 
 def _section(text: str, name: str, kind: str) -> dict[str, str]:
     for block in re.split(r"\n(?=\[)", text):
@@ -18,7 +20,7 @@ def _section(text: str, name: str, kind: str) -> dict[str, str]:
 
 
 def test_phones_take_every_kind_of_keypad_digit_and_work_behind_nat(tmp_path: Path) -> None:
-    cfg = PbxConfig(run_dir=tmp_path, phones=[("alice", "pw")], trunk_ips=["203.0.113.5"])
+    cfg = PbxConfig(run_dir=tmp_path, phones=[PHONE], trunk_ips=["203.0.113.5"])
     text = endpoints(cfg)
     phone = _section(text, "alice", "endpoint")
     assert phone["dtmf_mode"] == "auto"
@@ -33,7 +35,7 @@ def test_phones_take_every_kind_of_keypad_digit_and_work_behind_nat(tmp_path: Pa
 
 
 def test_all_addresses_leave_the_media_address_to_asterisk(tmp_path: Path) -> None:
-    cfg = PbxConfig(run_dir=tmp_path, bind_address="0.0.0.0", phones=[("alice", "pw")])
+    cfg = PbxConfig(run_dir=tmp_path, bind_address="0.0.0.0", phones=[PHONE])
     assert "media_address" not in endpoints(cfg)
     assert "bind = 0.0.0.0:5060" in transports(cfg)
     v6 = PbxConfig(run_dir=tmp_path, bind_address="::", external_address="pbx.example.net")
@@ -42,7 +44,7 @@ def test_all_addresses_leave_the_media_address_to_asterisk(tmp_path: Path) -> No
 
 def _tls(tmp_path: Path, **kw: object) -> PbxConfig:
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    return PbxConfig(run_dir=tmp_path, phones=[("alice", "pw")], tls_cert=cert, tls_key=key, **kw)  # type: ignore[arg-type]
+    return PbxConfig(run_dir=tmp_path, phones=[PHONE], tls_cert=cert, tls_key=key, **kw)  # type: ignore[arg-type]
 
 
 def test_tls_offers_srtp_and_required_refuses_plain_rtp(tmp_path: Path) -> None:
