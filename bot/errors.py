@@ -20,6 +20,7 @@ that sees every part, rather than ``deploy/`` depending on the application.
     │   ├── Conflict: DuplicateName, DuplicateConferenceId, ConferenceIdIsExtension,
     │   │             ServerExists, DeletionAlreadyPending, RequestAlreadyDecided
     │   ├── RoomLimitReached, ServerNotEmpty, RoomGone, NotAllowed
+    │   ├── ChangeNotApplied (saved, but the PBX has not taken it yet)
     │   └── (telephony: PbxUnavailable, PbxActionFailed)
     ├── SettingsError
     └── DatabaseUnusable
@@ -120,6 +121,16 @@ class RequestAlreadyDecided(Conflict):
 
 class RoomGone(DomainError):
     code = "room_gone"
+
+
+class ChangeNotApplied(DomainError):
+    """The change is committed (saved, audited), but a part that carries it out (the PBX's
+    AstDB) did not confirm it in time and still works the old way. Raised after every
+    observer was told, by the service call that made the change: a front end never reports
+    such a change as done (the CLI exits ``EX_TEMPFAIL``, 75). The observer keeps trying and
+    applies it once the PBX answers; ``message`` says so, and what still holds meanwhile."""
+
+    code = "change_not_applied"
 
 
 class NotAllowed(DomainError):

@@ -2,7 +2,9 @@
 
 0 ok; 1 a problem with data, files, settings or a rule (the reason on stderr); 2 a command
 typed wrongly (usage); 3 ``pbx status`` when the PBX is not running; 70 a bug of ours
-(``EX_SOFTWARE``: an error id on stderr, the details in the log file); 130 Ctrl-C.
+(``EX_SOFTWARE``: an error id on stderr, the details in the log file); 75 the change is saved
+but the running PBX did not confirm it within ``--wait`` seconds (``EX_TEMPFAIL``: it still
+has the old settings; a background ``pbx sync`` applies it once the PBX answers); 130 Ctrl-C.
 
 A failure a person can fix is one of two trees, and only the entry points (the CLI and
 ``serve``, through ``FIXABLE``) know both: the application's ``bot.errors.ConferenceBotError``
@@ -26,6 +28,7 @@ FAILED = 1
 USAGE = 2
 PBX_NOT_RUNNING = 3
 BUG = 70
+NOT_APPLIED = 75  # EX_TEMPFAIL: saved, the PBX has not taken it yet (errors.ChangeNotApplied)
 INTERRUPTED = 130
 BROKEN_PIPE = 141
 

@@ -25,6 +25,9 @@ async def cmd_number_unassign(ctx: Context, args: argparse.Namespace) -> int:
 def register(groups: Any) -> None:
     number = groups.add_parser("number", help="assign or unassign the server's phone number")
     n = number.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = command(n, "assign", cmd_number_assign, "assign (or replace) the phone number", live=True)
+    p = command(n, "assign", cmd_number_assign, "assign (or replace) the phone number",
+                live=True, changes_pbx=True)  # fmt: skip
     p.add_argument("number", help="E.164 form, for example +15551234567")
-    command(n, "unassign", cmd_number_unassign, "unassign the phone number", live=True)
+    command(
+        n, "unassign", cmd_number_unassign, "unassign the phone number", live=True, changes_pbx=True
+    )

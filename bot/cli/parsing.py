@@ -26,16 +26,38 @@ def positive(value: str) -> int:
     return number
 
 
+DEFAULT_WAIT = 10.0  # seconds a change may take to be confirmed by a running PBX
+
+
+def seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < number <= 3600:
+        raise argparse.ArgumentTypeError(f"expected 0 < SECONDS <= 3600, got {value!r}")
+    return number
+
+
 def command(
     parent: Any, name: str, handler: Handler, help_text: str, **kw: Any
 ) -> argparse.ArgumentParser:
     """Add command ``name`` to ``parent`` (a subparsers action). ``live=True``: it runs
-    connected to the PBX when one is running, so changes reach Asterisk at once."""
+    connected to the PBX when one is running, so changes reach Asterisk at once.
+    ``changes_pbx=True`` (with ``live``): it changes what callers get, and succeeds only once
+    the running PBX confirmed it (``--wait``)."""
     live = kw.pop("live", False)
+    changes_pbx = kw.pop("changes_pbx", False)
     p: argparse.ArgumentParser = parent.add_parser(
         name, help=help_text, description=help_text, **kw
     )
     p.set_defaults(handler=handler, live=live)
+    if changes_pbx:
+        p.add_argument(
+            "--wait", type=seconds, default=DEFAULT_WAIT, metavar="SECONDS",
+            help="how long a running PBX may take to confirm the change (default "
+            f"{DEFAULT_WAIT:g}); if it does not, exit 75: saved, applied once it answers",
+        )  # fmt: skip
     return p
 
 

@@ -45,8 +45,9 @@ def register(groups: Any) -> None:
     q = requests.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(command(q, "list", cmd_requests_list, "list deletion requests"))
     p = command(
-        q, "approve", cmd_requests_approve, "approve a request: the room is deleted", live=True
-    )
+        q, "approve", cmd_requests_approve, "approve a request: the room is deleted",
+        live=True, changes_pbx=True,
+    )  # fmt: skip
     p.add_argument("request", type=positive, metavar="N", help="request number")
     p = command(q, "deny", cmd_requests_deny, "deny a request: the room stays")
     p.add_argument("request", type=positive, metavar="N", help="request number")

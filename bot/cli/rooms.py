@@ -222,7 +222,7 @@ def register(groups: Any) -> None:
     p = command(r, "participants", cmd_rooms_participants, "who is in a room right now", live=True)
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     json_flag(p)
-    p = command(r, "create", cmd_rooms_create, "create a room", live=True)
+    p = command(r, "create", cmd_rooms_create, "create a room", live=True, changes_pbx=True)
     p.add_argument("--name", required=True, help="1 to 64 characters, unique ignoring case")
     p.add_argument("--id", required=True, help="conference ID: 3 to 10 digits, unique")
     p.add_argument(
@@ -231,8 +231,9 @@ def register(groups: Any) -> None:
     p.add_argument("--max", default="10", help="participant limit, 1 to 10 (default 10)")
     p.add_argument("--language", default="en", help="prompt language: en or es (default en)")
     p = command(
-        r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit", live=True
-    )
+        r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit",
+        live=True, changes_pbx=True,
+    )  # fmt: skip
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--name", help="new name")
     p.add_argument("--id", help="new conference ID")
@@ -242,7 +243,8 @@ def register(groups: Any) -> None:
     p.add_argument("--max", help="new participant limit, 1 to 10")
     p.add_argument("--language", help="new prompt language: en or es")
     p = command(
-        r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)", live=True
-    )
+        r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)",
+        live=True, changes_pbx=True,
+    )  # fmt: skip
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")

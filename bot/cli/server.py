@@ -63,8 +63,9 @@ def register(groups: Any) -> None:
     s = server.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(command(s, "show", cmd_server_show, "show the conference server"))
     p = command(
-        s, "setup", cmd_server_setup, "create the server, or change its extension", live=True
-    )
+        s, "setup", cmd_server_setup, "create the server, or change its extension",
+        live=True, changes_pbx=True,
+    )  # fmt: skip
     p.add_argument(
         "--extension",
         default=DEFAULT_EXTENSION,
@@ -76,5 +77,6 @@ def register(groups: Any) -> None:
         cmd_server_delete,
         "delete the server (only once it has no rooms and no phone number)",
         live=True,
+        changes_pbx=True,
     )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")

@@ -58,22 +58,35 @@ class ServiceBase:
         self._card_listeners.append(listener)
 
     async def _notify_room(self, change: RoomChange) -> None:
+        """Tell every observer; then raise ``ChangeNotApplied`` if one of them (the PBX sync)
+        could not carry the change out in time, so no front end reports it as done."""
+        pending: errors.ChangeNotApplied | None = None
         for observer in self._observers:
             try:
                 await observer.room_changed(change)
+            except errors.ChangeNotApplied as exc:
+                pending = pending or exc
             except Exception:
                 # The change is committed; observers catch up on their own (the PBX sync
                 # resyncs on reconnect), so one failing must not undo or hide the change.
                 log.exception(
                     "observer %r failed on %s of room %s", observer, change.kind, change.room.id
                 )
+        if pending is not None:
+            raise pending
 
     async def _notify_server(self, server: Server | None) -> None:
+        """As ``_notify_room``, for the server (extension, phone number)."""
+        pending: errors.ChangeNotApplied | None = None
         for observer in self._observers:
             try:
                 await observer.server_changed(server)
+            except errors.ChangeNotApplied as exc:
+                pending = pending or exc
             except Exception:
                 log.exception("observer %r failed on server change", observer)
+        if pending is not None:
+            raise pending
 
     async def _audit(
         self,

@@ -81,6 +81,12 @@ async def decide(
         await respond(text=esc(exc.message), response_type="ephemeral", replace_original=False)
         await show_decision(client, body, await service.get_request(number))
         return
+    except errors.ChangeNotApplied as pending:
+        # Decided and saved; the PBX has not taken it yet. The admin hears so plainly.
+        await respond(text=f":warning: {esc(pending.message)}", response_type="ephemeral",
+                      replace_original=False)  # fmt: skip
+        request = await service.get_request(number)
+        room_name = request.room_name
     await show_decision(client, body, request)
     told = f"<@{user}> {verdict.done} your request #{request.id}: room *{esc(room_name)}*"
     await tell_requester(client, request, f"{told} {verdict.outcome}.")

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import errors
 from bot.models import Room
 from commands import ids
-from commands.blocks.kit import pin_text
+from commands.blocks.kit import esc, pin_text
 from commands.notify import slack_error, tell
 from commands.views import state
 
@@ -51,16 +51,22 @@ async def save(
     confirmation: Callable[[Room], str],
 ) -> None:
     """Save (``write``), or show what is wrong next to the fields and keep the modal open;
-    once saved, close it and tell the person (in ``channel`` if given, else by DM)."""
-    # Saving is a local SQLite write, well inside Slack's 3 seconds, and it is the only
-    # way to show problems (a taken ID, a full server) inline before the modal closes.
+    once saved, close it and tell the person (in ``channel`` if given, else by DM): that it
+    is done, or, when the PBX did not confirm it in time, that it is saved but callers still
+    get the old settings until the PBX takes it."""
+    # Saving is a local SQLite write, and the PBX's confirmation is bounded (about 1.5 s),
+    # well inside Slack's 3 seconds: the only way to show problems (a taken ID, a full
+    # server) inline before the modal closes.
     try:
         room = await write
+        text = confirmation(room)
+    except errors.ChangeNotApplied as pending:
+        text = f":warning: {esc(pending.message)}"  # saved: close the modal, say it plainly
     except errors.DomainError as exc:
         await ack(response_action="errors", errors=state.inline_errors(exc, ids.NAME_BLOCK))
         return
     await ack()
     try:
-        await tell(client, user_id, confirmation(room), channel=channel)
+        await tell(client, user_id, text, channel=channel)
     except SlackApiError as exc:
-        log.warning("could not confirm room %s to %s: %s", room.id, user_id, slack_error(exc))
+        log.warning("could not tell %s about a saved room: %s", user_id, slack_error(exc))
