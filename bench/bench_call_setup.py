@@ -76,7 +76,7 @@ async def bench_row(
     phones = 1 if not cold else runs
     for n in range(phones):
         phone = Softphone(base / f"{transport}-{mediaenc}-{cold}-{n}", user="alice",
-                          password="alice-pw", server_port=port, transport=transport,
+                          password="alice-password-1", server_port=port, transport=transport,
                           mediaenc=mediaenc, cafile=certs.ca, register=not cold)  # fmt: skip
         async with phone:
             for _ in range(1 if cold else runs):

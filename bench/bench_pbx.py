@@ -74,7 +74,7 @@ async def sipp_calls(pbx, digits: str, *, calls: int, hold_ms: int, tag: str, po
         "-m", str(calls), "-l", str(calls), "-r", "20", "-rp", "1000", "-nostdin",
         "-timeout", str(hold_ms // 1000 + 90), "-recv_timeout", "60000",
         "-set", "caller", "alice", "-set", "dtmf", digits, "-set", "mode", "hold",
-        "-d", str(hold_ms), "-au", "alice", "-ap", "alice-pw",
+        "-d", str(hold_ms), "-au", "alice", "-ap", "alice-password-1",
         "-auth_uri", f"sip:800@{HOST}:{pbx.cfg.sip_port}",
         "-trace_err", "-error_file", str(logs / f"{tag}.err"),
     ]  # fmt: skip

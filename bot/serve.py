@@ -1,7 +1,13 @@
 """``conference-bot serve``: the PBX, the AMI connection and the Slack bot, together.
 
-An entry point: it starts Asterisk (``deploy``) unless one runs, builds the parts through
-``bot.wiring`` and runs the Slack front end (``commands``) until SIGINT or SIGTERM.
+An entry point: it adopts the Asterisk running from the run dir or starts one in a session of
+its own (``deploy.keeper``), builds the parts through ``bot.wiring`` and runs the Slack front
+end (``commands``) until SIGINT or SIGTERM, restarting Asterisk whenever it dies.
+
+Asterisk outlives ``serve``: killed or crashed, ``serve`` leaves every call up, and the next
+``serve`` adopts the PBX and counts its callers (the tracker reconciles on connecting).  Only
+a clean stop (SIGINT, SIGTERM) stops the PBX, and only one that a ``serve`` started: one
+started by ``conference-bot pbx start`` keeps running.
 """
 
 from __future__ import annotations
@@ -18,16 +24,14 @@ from bot.errors import SettingsError
 from bot.logs import safe_handler
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.wiring import Deps, is_running, pbx_config, run_dir, telephony_for
+from bot.wiring import Deps, pbx_config, pbx_defences, telephony_for, watch_lockouts
 from commands.app import SlackRunner, SlackUnreachable, start_slack
 from commands.slack_settings import SlackSettings
-from deploy.prefix import ensure_prefix
-from deploy.process import AsteriskProcess
+from deploy.keeper import PbxKeeper
 from telephony.registration import RegistrationMonitor
 
 log = logging.getLogger("conference_bot")
 
-WATCHDOG_SECONDS = 2.0
 TRUNK_WAIT = 5.0  # seconds the startup line waits for the trunk's first outcome
 
 
@@ -72,31 +76,41 @@ async def trunk_line(trunk: RegistrationMonitor | None, wait: float = TRUNK_WAIT
 
 
 async def serve(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM. Without Slack tokens the PBX and the CLI still work."""
+    """Run until SIGINT/SIGTERM. Without Slack tokens the PBX and the CLI still work.
+
+    On SIGINT/SIGTERM the PBX is stopped if a ``serve`` started it; on any other way out
+    (killed, crashed) it keeps running with its calls."""
     slack_settings = SlackSettings.from_environ(settings.environ)
     cfg = pbx_config(settings)
     repo = await Repository.open(settings.db_path)
     service = ConferenceService(repo, max_rooms=settings.max_rooms)
-    owned: AsteriskProcess | None = None
+    keeper = PbxKeeper(cfg, environ=settings.environ)
     slack: SlackRunner | None = None
     slack_task: asyncio.Task[SlackRunner | None] | None = None
+    watchdog: asyncio.Task[None] | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if is_running(settings):
-            log.info("Using the PBX already running from %s", run_dir(settings))
-        else:
-            install = await asyncio.to_thread(ensure_prefix, None)
-            owned = AsteriskProcess(cfg, install, environ=settings.environ)
-            await owned.start()
-            log.info("Started %s in %.2f s", install.version, owned.boot_seconds or 0.0)
+        if await keeper.ensure() and keeper.install is not None:
+            log.info(
+                "Started %s in %.2f s, in a session of its own: calls go on if serve dies",
+                keeper.install.version,
+                keeper.boot_seconds or 0.0,
+            )
 
         tel = telephony_for(cfg, service)
         ami = tel.ami
-        deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk)
+        defences = pbx_defences(cfg, service, ami)  # login bans, log rotation
+        lockouts = watch_lockouts(tel, service)  # audited, room alerts to the admins
+        deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk, defences.bans,
+                    lockouts)  # fmt: skip
         await ami.start()
+        tel.sync.watch()  # and apply what a CLI committed but could not get the PBX to take
+        # The watchdog restarts a dead Asterisk, and the AMI client retries at once when
+        # one is back, instead of at the end of its backoff.
+        watchdog = asyncio.create_task(keeper.watch(stop, on_alive=ami.retry_now))
         if not await ami.wait_ready(15):
             log.error("AMI did not become ready; still trying in the background")
 
@@ -129,12 +143,7 @@ async def serve(settings: Settings) -> int:
             await trunk_line(tel.trunk),
         )  # fmt: skip
 
-        while not stop.is_set():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), WATCHDOG_SECONDS)
-            if owned is not None and not owned.running and not stop.is_set():
-                log.error("Asterisk exited (code %s); restarting it", owned.returncode)
-                await owned.start()
+        await watchdog  # until SIGINT/SIGTERM (a bug in it ends serve; the PBX stays up)
         log.info("Stopping")
         if slack_task is not None:
             if slack_task.done():
@@ -149,12 +158,17 @@ async def serve(settings: Settings) -> int:
         await tel.sync.close()
         if tel.trunk is not None:
             await tel.trunk.close()
+        await defences.close()
+        await lockouts.close()
+        await keeper.close()  # a clean stop: the PBX goes too if a serve started it
         return 0
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        if owned is not None:
-            await owned.stop()
+        if watchdog is not None and not watchdog.done():
+            watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await watchdog
         await repo.close()
 
 

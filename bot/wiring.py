@@ -9,6 +9,8 @@ stack (``telephony``) and the service, and joins them:
   service change), PBX actions, and the registration trunk's monitor when one is set;
   ``telephony_for`` the same with the PBX's own credentials and settings;
 - ``live_pbx``: that, connected to a running PBX for the duration of one CLI command;
+- ``pbx_defences``: what only ``serve`` runs: login bans (audited) and log rotation;
+- ``watch_lockouts``: also only ``serve``'s: the dialplan's lockouts audited, room alerts out;
 - ``Deps``: the typed bundle the Slack front end (``commands``) receives.
 """
 
@@ -19,20 +21,27 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
 from bot.errors import SettingsError
 from bot.service import ConferenceService
+from deploy.bans import BanFile, ban_keyer
 from deploy.credentials import load_or_create_ami_credentials
+from deploy.lockout_settings import LockoutSettings
+from deploy.logfiles import AsteriskLogs
 from deploy.ownership import ROOT_RUN_DIR
 from deploy.pidfile import running_config
 from deploy.pidfile import status as process_status
 from deploy.pjsip import REGISTRATION
 from deploy.settings import PbxConfig
 from telephony.ami import AmiClient
-from telephony.astdb import AstDbSync
+from telephony.astdb import UPDATE_BUDGET, AstDbSync
+from telephony.bans import BanNotice, LoginBans
+from telephony.lockout_monitor import LockoutMonitor
+from telephony.lockouts import LockoutStore
+from telephony.log_rotation import LogRotation
 from telephony.pbx_actions import PbxActions
 from telephony.registration import RegistrationMonitor, TrunkStatus
 from telephony.registration_log import AsteriskLog
@@ -51,6 +60,8 @@ class Telephony:
     sync: AstDbSync
     actions: PbxActions
     trunk: RegistrationMonitor | None = None
+    # The lockout entries the dialplan keeps (read, cleared, a room's PIN entry locked).
+    lockouts: LockoutStore = field(kw_only=True)
 
 
 def build_telephony(
@@ -61,21 +72,26 @@ def build_telephony(
     username: str,
     secret: str,
     trunk: RegistrationMonitor | None = None,
+    confirm_within: float = UPDATE_BUDGET,
+    lockouts: LockoutSettings | None = None,
 ) -> Telephony:
     """Wire AMI, tracker, AstDB sync and the ``trunk`` monitor if any; service changes
-    reach Asterisk from now on.
+    reach Asterisk from now on, each confirmed within ``confirm_within`` seconds or reported
+    as not applied (``bot.errors.ChangeNotApplied``).
 
     Nothing connects until ``ami.start()``.
     """
     ami = AmiClient(host=host, port=port, username=username, secret=secret)
     tracker = ParticipantTracker()
     tracker.subscribe(ami)
-    sync = AstDbSync(ami, service)
+    sync = AstDbSync(ami, service, confirm_within=confirm_within)
     sync.subscribe()
     service.add_observer(sync)
     if trunk is not None:
         trunk.subscribe(ami)
-    return Telephony(ami, tracker, sync, PbxActions(ami, tracker), trunk)
+    policy = lockouts or LockoutSettings()
+    store = LockoutStore(ami, room_lock=policy.room_lock, forget_after=policy.longest_window)
+    return Telephony(ami, tracker, sync, PbxActions(ami, tracker), trunk, lockouts=store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,8 @@ class Deps:
     tracker: ParticipantTracker
     pbx: PbxActions
     trunk: RegistrationMonitor | None = None
+    bans: LoginBans | None = None
+    lockouts: LockoutMonitor | None = None
 
 
 # -- the bundled PBX, as the bot's settings describe it ----------------------------------------
@@ -123,27 +141,86 @@ def trunk_monitor(cfg: PbxConfig) -> RegistrationMonitor | None:
     return RegistrationMonitor(REGISTRATION, failures=AsteriskLog(cfg.log_dir / "messages.log"))
 
 
-def telephony_for(cfg: PbxConfig, service: ConferenceService) -> Telephony:
+def telephony_for(
+    cfg: PbxConfig, service: ConferenceService, *, confirm_within: float = UPDATE_BUDGET
+) -> Telephony:
     """``build_telephony`` for the PBX of ``cfg``, logging in with its AMI credentials
     (created on first use)."""
     creds = load_or_create_ami_credentials(cfg.run_dir)
     return build_telephony(service, host=cfg.ami_address, port=cfg.ami_port,
                            username=creds.username, secret=creds.password,
-                           trunk=trunk_monitor(cfg))  # fmt: skip
+                           trunk=trunk_monitor(cfg), confirm_within=confirm_within,
+                           lockouts=cfg.lockouts)  # fmt: skip
+
+
+def watch_lockouts(tel: Telephony, service: ConferenceService) -> LockoutMonitor:
+    """``serve``'s follower of the lockouts the dialplan sets: each audited, room alerts
+    to its listeners (the admins' channel), what happened while the bot was away caught up
+    at every connect. (Only ``serve``: a CLI command connected meanwhile would audit twice.)"""
+    monitor = LockoutMonitor(tel.lockouts, service, service)
+    monitor.subscribe(tel.ami)
+    return monitor
+
+
+# -- what only serve runs: bans on bad logins, log rotation -------------------------------------
+
+BAN_ACTOR = "pbx:login-bans"  # the audit log's actor for bans made and run out
+
+
+@dataclass(frozen=True, slots=True)
+class Defences:
+    """``serve``'s guards on the PBX: login bans from its security events, and its log kept
+    to size. Both start when AMI is first ready."""
+
+    bans: LoginBans
+    logs: LogRotation
+
+    async def close(self) -> None:
+        await self.bans.close()
+        await self.logs.close()
+
+
+def pbx_defences(cfg: PbxConfig, service: ConferenceService, ami: AmiClient) -> Defences:
+    """Bans on bad logins (``PBX_BAN_*``; the trunk's addresses are never banned), each
+    audited, and Asterisk's log rotation (``PBX_LOG_*``), fed by ``ami``."""
+    policy = cfg.bans
+    bans = LoginBans(BanFile(cfg.run_dir), ban_keyer([*policy.exempt, *cfg.trunk_ips]),
+                     failures=policy.failures, window=policy.window,
+                     seconds=policy.seconds)  # fmt: skip
+    bans.subscribe(ami)
+
+    async def audit(notice: BanNotice) -> None:
+        if notice.kind == "added":
+            summary = (f"Banned for {notice.until - notice.since:.0f} s after "
+                       f"{notice.failures} failed logins within {notice.window:.0f} s")  # fmt: skip
+            await service.record(BAN_ACTOR, "ban.add", notice.address, summary)
+        else:
+            await service.record(BAN_ACTOR, "ban.expire", notice.address, "Ban ran out")
+
+    bans.add_listener(audit)
+    logs = LogRotation(AsteriskLogs(cfg.log_dir, cfg.logs))
+    logs.subscribe(ami)
+    return Defences(bans, logs)
 
 
 @asynccontextmanager
 async def live_pbx(
-    settings: Settings, service: ConferenceService, *, timeout: float = 5.0
+    settings: Settings,
+    service: ConferenceService,
+    *,
+    timeout: float = 5.0,
+    confirm_within: float = UPDATE_BUDGET,
 ) -> AsyncIterator[Telephony | None]:
     """Connect to a running PBX for the duration of a command; ``None`` when it is not up.
 
-    Changes made through ``service`` meanwhile reach Asterisk's AstDB at once.
+    Changes made through ``service`` meanwhile reach Asterisk's AstDB at once, each confirmed
+    within ``confirm_within`` seconds or reported as not applied: also when the process runs
+    but its AMI did not answer within ``timeout`` (``None`` then too; it keeps trying).
     """
     if not is_running(settings):
         yield None
         return
-    tel = telephony_for(pbx_config(settings), service)
+    tel = telephony_for(pbx_config(settings), service, confirm_within=confirm_within)
     ami = tel.ami
     await ami.start()
     try:

@@ -17,8 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 import commands
 from bot.errors import SettingsError
 from commands.admins import AdminDirectory
+from commands.ban_alerts import BanAlerts
 from commands.context import Deps, SlackContext
 from commands.live_cards import LiveCards
+from commands.lockout_alerts import LockoutAlerts
 from commands.slack_settings import EVENTS_PATH, HOW_TO_GET, SlackSettings
 from commands.transport import (
     QuietServerErrors,
@@ -81,10 +83,14 @@ class SlackRunner:
         http: web.AppRunner | None = None,
         session: ClientSession | None = None,
         alerts: TrunkAlerts | None = None,
+        ban_alerts: BanAlerts | None = None,
+        lockout_alerts: LockoutAlerts | None = None,
     ) -> None:
         self.app = app
         self.live = live
         self.alerts = alerts
+        self.ban_alerts = ban_alerts
+        self.lockout_alerts = lockout_alerts
         self._socket = socket
         self._http = http
         self._session = session
@@ -106,6 +112,10 @@ class SlackRunner:
     async def stop(self) -> None:
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.ban_alerts is not None:
+            await self.ban_alerts.stop()
+        if self.lockout_alerts is not None:
+            await self.lockout_alerts.stop()
         await self.live.stop()
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
@@ -156,6 +166,13 @@ async def _start(
     alerts = None
     if deps.trunk is not None:
         alerts = TrunkAlerts(deps.trunk, live.client, slack.admin_channel)
+    ban_alerts = None
+    if deps.bans is not None:
+        ban_alerts = BanAlerts(deps.bans, live.client, slack.admin_channel)
+    lockout_alerts = None
+    if deps.lockouts is not None:
+        lockout_alerts = LockoutAlerts(deps.lockouts, live.client, slack.admin_channel,
+                                       deps.lockouts.store.room_lock)  # fmt: skip
     if slack.mode == "socket":
         assert slack.app_token is not None
         handler = VerifiedSocketModeHandler(app, slack.app_token, refusals)
@@ -163,19 +180,25 @@ async def _start(
             await handler.connect_async()  # type: ignore[no-untyped-call]
         except (ClientError, OSError, TimeoutError) as exc:
             raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
-        runner = SlackRunner(app, live, socket=handler, session=session, alerts=alerts)
+        runner = SlackRunner(app, live, socket=handler, session=session, alerts=alerts,
+                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts)  # fmt: skip
     else:
         assert slack.signing_secret is not None
         http = await listen_http(
             app, slack.signing_secret, slack.http_host, slack.http_port, refusals
         )
-        runner = SlackRunner(app, live, http=http, session=session, alerts=alerts)
+        runner = SlackRunner(app, live, http=http, session=session, alerts=alerts,
+                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts)  # fmt: skip
         log.info(
             "Slack: HTTP mode on http://%s:%s%s", slack.http_host, runner.http_port, EVENTS_PATH
         )
     await live.start()
     if alerts is not None:
         alerts.start()
+    if ban_alerts is not None:
+        ban_alerts.start()
+    if lockout_alerts is not None:
+        lockout_alerts.start()
     return runner
 
 

@@ -10,6 +10,8 @@ from bot.rules import OWNER_PREFIX
 from bot.service import ConferenceService
 from commands.admins import AdminDirectory
 from commands.room_list import RoomList
+from telephony.bans import LoginBans
+from telephony.lockout_monitor import LockoutMonitor
 from telephony.registration import RegistrationMonitor
 from telephony.tracker import ParticipantTracker
 
@@ -31,8 +33,9 @@ def slack_user(actor_name: str) -> str | None:
 
 class Deps(Protocol):
     """What the Slack front end takes from the composition root (``bot.wiring.Deps`` is
-    one): the service, the tracker for live participant counts, and the registration
-    trunk's monitor (None without a registration trunk)."""
+    one): the service, the tracker for live participant counts, the registration
+    trunk's monitor (None without a registration trunk) and the login bans (None but in
+    ``serve``)."""
 
     @property
     def service(self) -> ConferenceService: ...
@@ -42,6 +45,14 @@ class Deps(Protocol):
 
     @property
     def trunk(self) -> RegistrationMonitor | None: ...
+
+    @property
+    def bans(self) -> LoginBans | None: ...
+
+    @property
+    def lockouts(self) -> LockoutMonitor | None:
+        """The dialplan's lockouts, followed (None but in ``serve``)."""
+        ...
 
 
 class HomeTabs(Protocol):

@@ -49,6 +49,11 @@ ROOM_DELETE = "room_delete"
 APPROVE_DELETION = "deletion_approve"
 DENY_DELETION = "deletion_deny"
 CONFIRM_SERVER_DELETE = "server_delete_confirm"
+# The admins' alert of a room under PIN guessing ("Change PIN" is ROOM_EDIT).
+LOCK_PIN_ENTRY = "lockout_lock_pin_entry"
+UNLOCK_PIN_ENTRY = "lockout_unlock_pin_entry"
 
 # Block IDs of messages the app updates later.
 DECISION_BLOCK = "deletion_decision"
+LOCKOUT_ACTIONS_BLOCK = "lockout_actions"
+LOCKOUT_STATE_BLOCK = "lockout_state"

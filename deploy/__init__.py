@@ -14,9 +14,13 @@ Running it:
 * :mod:`deploy.settings` - ``PBX_*`` settings (:class:`PbxConfig`) and the one port parser.
 * :mod:`deploy.credentials` - the AMI login, kept in the run dir (0600).
 * :mod:`deploy.render` - the templates rendered into ``run_dir/etc``.
-* :mod:`deploy.process` - Asterisk as a child process: ports, spawn, boot wait.
+* :mod:`deploy.process` - Asterisk as a process: ports, spawn, boot wait.
 * :mod:`deploy.probe` - one AMI login that waits for ``FullyBooted``.
 * :mod:`deploy.pidfile` - which Asterisk runs from a run dir, and where it listens.
-* :mod:`deploy.daemon` - a detached Asterisk for the CLI: start, stop, ``asterisk -rx``.
+* :mod:`deploy.daemon` - a detached Asterisk (the CLI, ``serve``): start, stop, ``asterisk -rx``.
+* :mod:`deploy.keeper` - the Asterisk ``serve`` keeps running: adopt or start, restart, stop.
+* :mod:`deploy.policies` - ``PBX_BAN_*`` and ``PBX_LOG_*``: when to ban, how much log to keep.
+* :mod:`deploy.bans` - banned sources of bad logins (``bans.json``) and their PJSIP ACL.
+* :mod:`deploy.logfiles` - Asterisk's log files: sizes, rotated ones removed, no links followed.
 * :mod:`deploy.files` - atomic writes into the run dir.
 """

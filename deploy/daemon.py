@@ -1,6 +1,7 @@
-"""Asterisk as a detached daemon, for the CLI (``conference-bot pbx start|stop``): start it
-in its own session so it outlives the command, stop it by its PID file from any later
-process, and run one of its CLI commands (``asterisk -rx``).
+"""Asterisk as a detached daemon, for the CLI (``conference-bot pbx start|stop``) and
+``serve`` (:mod:`deploy.keeper`): start it in its own session so it outlives whoever started
+it, stop it by its PID file from any later process, and run one of its CLI commands
+(``asterisk -rx``).
 
 Whether it runs, and where it listens, is :mod:`deploy.pidfile`'s business.  A root
 process stops an Asterisk that runs as its run user (:mod:`deploy.ownership`) the same way:
@@ -61,14 +62,15 @@ def start_detached(
     timeout: float = 15.0,
     *,
     environ: Mapping[str, str] | None = None,
+    started_by: str = pidfile.STARTED_BY_CLI,
 ) -> int:
     """Start Asterisk in its own session (survives this process), wait for
     ``FullyBooted`` and return its PID.  Output goes to ``run_dir/log``.  When this
     process is root, Asterisk runs as ``PBX_RUN_USER`` from ``environ`` (default
-    ``os.environ``)."""
+    ``os.environ``).  ``started_by`` is recorded beside the PID (:mod:`deploy.pidfile`)."""
     prepare_run_dir(cfg.run_dir, environ)  # before the credentials are made
     creds = load_or_create_ami_credentials(cfg.run_dir)
-    proc = spawn(cfg, install, creds, detached=True, environ=environ)
+    proc = spawn(cfg, install, creds, detached=True, environ=environ, started_by=started_by)
     # Keep the handle: a Popen collected while its process runs warns, and a daemon
     # started by this process (tests, ``serve``) is reaped through it when stopped.
     _DETACHED[proc.pid] = proc
@@ -106,12 +108,16 @@ def _starttime(pid: int) -> int | None:
 
 def stop_detached(run_dir: Path, timeout: float = 10.0) -> bool:
     """Stop the daemon named by ``run_dir``'s PID file (SIGTERM, then SIGKILL)
-    and wait until the process is gone.  Returns whether it was running; the
-    PID file is removed either way."""
+    and wait until the process is gone.  Returns whether it was running.
+
+    The PID file goes first, so that a watcher (``serve``'s, :mod:`deploy.keeper`) never
+    takes this stop for a crash: a PID file left behind by an Asterisk that is gone means
+    that it died."""
     run_dir = Path(run_dir).absolute()
     st = pidfile.status(run_dir)
     pid = st["pid"]
     start = _starttime(pid) if st["running"] and pid is not None else None
+    (run_dir / PID_FILE).unlink(missing_ok=True)
     if pid is not None and start is not None:
 
         def alive() -> bool:
@@ -130,8 +136,20 @@ def stop_detached(run_dir: Path, timeout: float = 10.0) -> bool:
                 time.sleep(0.02)
             if not alive():
                 break
-    (run_dir / PID_FILE).unlink(missing_ok=True)
     return start is not None
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Wait until ``pid`` has exited with all its threads (its ports are free again),
+    collecting it if it is this process's child.  Returns whether it is gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _reap(pid)
+        if _starttime(pid) is None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def _reap(pid: int) -> None:

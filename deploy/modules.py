@@ -24,6 +24,8 @@ MODULES: tuple[str, ...] = (
     "res_pjsip_registrar.so",
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_dtmf_info.so",
+    # Bans on bad logins: ACLs from pjsip_bans.conf (deploy/bans.py).
+    "res_pjsip_acl.so",
     # NAT (Contact rewriting), registration trunks, SRTP (SDES) on TLS calls.
     "res_pjsip_nat.so",
     "res_pjsip_outbound_registration.so",
@@ -49,6 +51,13 @@ MODULES: tuple[str, ...] = (
     "func_channel.so",
     "func_strings.so",
     "func_logic.so",
+    # Lockouts (extensions.conf): Gosub, CALLERID, CUT, GROUP()/GROUP_COUNT() (the IVR cap),
+    # LOCK() around the counters.
+    "app_stack.so",
+    "func_callerid.so",
+    "func_cut.so",
+    "func_groupcount.so",
+    "func_lock.so",
     # Conferencing.
     "bridge_softmix.so",
     "app_confbridge.so",

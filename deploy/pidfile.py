@@ -1,5 +1,5 @@
-"""Which Asterisk runs from a run dir, and where it listens: ``asterisk.pid`` and
-``ports.json``.
+"""Which Asterisk runs from a run dir, where it listens and who started it: ``asterisk.pid``
+and ``ports.json``.
 
 Both are written when Asterisk is spawned (:func:`record`) and read by any process that
 shares the run dir: the CLI in another shell, ``serve``, the tests.  A PID file counts
@@ -17,13 +17,20 @@ from typing import Any
 from deploy.files import write_file
 from deploy.settings import PID_FILE, PbxConfig, parse_port
 
-PORTS_FILE = "ports.json"  # where the running instance listens (no secrets)
+PORTS_FILE = "ports.json"  # where the running instance listens, who started it (no secrets)
+
+# Who started an Asterisk (``started_by`` in ports.json): ``serve`` stops, when asked to stop,
+# only a PBX that a ``serve`` started (:mod:`deploy.keeper`).
+STARTED_BY_SERVE = "serve"
+STARTED_BY_CLI = "pbx start"
 
 
-def record(cfg: PbxConfig, pid: int) -> None:
-    """Note that ``pid`` is the Asterisk of ``cfg.run_dir``, listening where ``cfg`` says."""
+def record(cfg: PbxConfig, pid: int, started_by: str = STARTED_BY_CLI) -> None:
+    """Note that ``pid`` is the Asterisk of ``cfg.run_dir``, listening where ``cfg`` says,
+    started by ``started_by``."""
     write_file(cfg.pid_file, f"{pid}\n", 0o644)
     ports = {
+        "started_by": started_by,
         "bind_address": cfg.bind_address,
         "sip_port": cfg.sip_port,
         "ami_port": cfg.ami_port,
@@ -97,6 +104,18 @@ def running_config(cfg: PbxConfig) -> PbxConfig:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return cfg
+
+
+def started_by(run_dir: Path) -> str | None:
+    """Who started the Asterisk running from ``run_dir`` (``STARTED_BY_*``); None when none
+    runs or it did not say."""
+    if not status(run_dir)["running"]:
+        return None
+    try:
+        who = json.loads((Path(run_dir) / PORTS_FILE).read_text()).get("started_by")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return who if isinstance(who, str) else None
 
 
 def running_listeners(run_dir: Path) -> list[dict[str, Any]] | None:

@@ -1,8 +1,9 @@
-"""Asterisk as a child process: check the ports, render the configuration, spawn
+"""Asterisk as a process: check the ports, render the configuration, spawn
 ``asterisk -f -n -C run_dir/etc/asterisk.conf`` and wait until it has booted.
 
-:class:`AsteriskProcess` keeps it as a child of this process (``serve``, the tests);
-:mod:`deploy.daemon` uses :func:`spawn` and :func:`wait_booted` for a detached one.
+:mod:`deploy.daemon` uses :func:`spawn` and :func:`wait_booted` for a detached one, which
+outlives whoever started it (``pbx start``, ``serve`` through :mod:`deploy.keeper`, the
+tests); :class:`AsteriskProcess` keeps one that dies with this process (the benchmarks).
 
 SIP and RTP bind ``cfg.bind_address`` (PBX_SIP_BIND, 127.0.0.1 by default); AMI always
 binds loopback.  Asterisk runs with umask 077, verbose level 0 and a minimal environment,
@@ -80,8 +81,15 @@ def _check_ports(cfg: PbxConfig) -> None:
 
 def _tail(path: Path, lines: int = 25) -> str:
     try:
-        # Not through a link: the log dir is the run user's when the bot is root.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
+        # The log dir is the run user's when the bot is root: no link, and nothing but a
+        # plain file with one name (a FIFO would block the bot; a second name could be a
+        # file of root's).
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)
+            return ""
+        with os.fdopen(fd, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - 16384))
@@ -132,16 +140,18 @@ def child_env(run_dir: Path) -> dict[str, str]:
 
 
 def _open_console(path: Path, user: RunUser | None) -> BinaryIO:
-    # Never through a link, nor into a file with other names: when the bot is root, the
-    # log dir is the run user's.
+    # Never through a link, nor into a file with other names, nor a FIFO (opening one
+    # blocks until someone reads it): when the bot is root, the log dir is the run user's.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, flags, 0o600)
     except OSError as exc:
         raise PbxError(f"cannot open {path}: {exc.strerror}; remove it") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
-        raise PbxError(f"{path} is not a plain file (it has other names); remove it")
+        raise PbxError(f"{path} is not a plain file with one name; remove it")
+    os.set_blocking(fd, True)
     if user is not None:
         os.fchown(fd, user.uid, user.gid)
     return os.fdopen(fd, "ab")
@@ -154,14 +164,17 @@ def spawn(
     *,
     detached: bool,
     environ: Mapping[str, str] | None = None,
+    started_by: str = pidfile.STARTED_BY_CLI,
 ) -> subprocess.Popen[bytes]:
     """Start Asterisk and record it in the run dir's PID file, without waiting for it to boot.
 
     Refuses (:class:`PbxError`) when one already runs from the run dir or a port is taken.
-    A ``detached`` one outlives this process; any other gets SIGTERM when the thread that
-    started it dies.  When this process is root, Asterisk drops to ``PBX_RUN_USER`` (read
-    from ``environ``, default ``os.environ``), which must reach the run dir and the install
-    (:mod:`deploy.ownership`).
+    Asterisk always gets a session of its own (no signal meant for this process's terminal
+    or group reaches it); a ``detached`` one outlives this process, any other gets SIGTERM
+    when the thread that started it dies.  When this process is root, Asterisk drops to
+    ``PBX_RUN_USER`` (read from ``environ``, default ``os.environ``), which must reach the
+    run dir and the install (:mod:`deploy.ownership`).  ``started_by`` is recorded beside
+    the PID (:mod:`deploy.pidfile`).
     """
     current = pidfile.status(cfg.run_dir)
     if current["running"]:
@@ -194,7 +207,7 @@ def spawn(
         raise PbxError(f"cannot run {argv[0]}: {exc}") from exc
     finally:
         console.close()
-    pidfile.record(cfg, proc.pid)
+    pidfile.record(cfg, proc.pid, started_by)
     log.info(
         "started asterisk pid %d (SIP udp+tcp %s:%d%s, AMI %s:%d)",
         proc.pid,

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
+from deploy.bans import BanFile
 from deploy.credentials import AmiCredentials
 from deploy.files import symlink, write_file
 from deploy.install import AsteriskInstall
 from deploy.modules import MODULES
-from deploy.pjsip import endpoints, provider_contact_exten, tls_files, transports
+from deploy.pjsip import (
+    ca_file,
+    endpoints,
+    provider_contact_exten,
+    tls_files,
+    transports,
+    verifies_registrar,
+)
 from deploy.settings import PbxConfig, PbxError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -76,6 +85,18 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
                 write_file(dst, src.read_text(), 0o600)
             except (OSError, UnicodeDecodeError) as exc:
                 raise PbxError(f"cannot read the TLS file {src}: {exc}") from None
+    if verifies_registrar(cfg):
+        # The CAs this machine trusts (SSL_CERT_FILE, else the system's bundle).
+        bundle = ssl.get_default_verify_paths().cafile
+        try:
+            write_file(ca_file(cfg), Path(bundle or "").read_text(), 0o600)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PbxError(
+                "the registrar is reached over TLS, and its certificate is checked against "
+                f"this machine's CAs, which could not be read ({bundle or 'none found'}: "
+                f"{exc}); install ca-certificates, or point SSL_CERT_FILE at the CA file "
+                "the provider's certificate is signed by"
+            ) from None
     values = {
         "RUN_DIR": str(run),
         "MODULE_DIR": str(install.module_dir),
@@ -90,9 +111,12 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
         "TRANSPORTS": transports(cfg),
         "ENDPOINTS": endpoints(cfg),
         "PROVIDER_CONTACT_EXTEN": provider_contact_exten(cfg),
+        "LOCKOUT_GLOBALS": cfg.lockouts.dialplan_globals(),
     }
     for tpl in sorted(TEMPLATES.glob("*.conf")):
         text = _render_template(tpl.name, values)
         mode = 0o600 if tpl.name in _SECRET_FILES else 0o644
         write_file(cfg.etc_dir / tpl.name, text, mode)
+    # Bans hold from the first moment (whoever starts Asterisk); expired ones are left out.
+    BanFile(run).write_acl()
     return cfg.asterisk_conf

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import DeployError
+from deploy.lockout_settings import LockoutSettings
+from deploy.policies import BanPolicy, LogPolicy
 
 PID_FILE = "asterisk.pid"
 # Section names the generated pjsip.conf uses itself.
@@ -45,14 +47,32 @@ _REGISTRAR_RE = re.compile(
     r"^(?P<scheme>sips?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
     r"(?:;transport=(?P<transport>udp|tcp|tls))?$"
 )
-_TRUNK_USER_RE = re.compile(r"^[A-Za-z0-9+._-]{1,64}$")
+# No leading "_" (or "-", "."): the contact user becomes a dialplan extension.
+_TRUNK_USER_RE = re.compile(r"^[A-Za-z0-9+][A-Za-z0-9+._-]{0,63}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Also what an AMI password must look like (deploy.credentials).
 PASSWORD_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Phones are guessed at thousands of passwords a second until a ban stops the source.
+MIN_PHONE_PASSWORD = 12
 
 
 class PbxError(DeployError):
     """The PBX could not be configured, started or stopped."""
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address`` without IPv6 scope IDs: Python takes any text after ``%``
+    (newlines, ``[sections]``...), which would then be written into pjsip.conf."""
+    if "%" in text:
+        raise ValueError(f"{text!r}: an address with a scope ID (%) is not supported")
+    return ipaddress.ip_address(text)
+
+
+def _net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``ipaddress.ip_network(strict=False)`` without IPv6 scope IDs (see :func:`_ip`)."""
+    if "%" in text:
+        raise ValueError(f"{text!r}: a network with a scope ID (%) is not supported")
+    return ipaddress.ip_network(text, strict=False)
 
 
 def parse_port(name: str, value: str | int) -> int:
@@ -90,6 +110,12 @@ def _check_phones(phones: list[tuple[str, str]], label: str) -> None:
             raise ValueError(f"{label}: entry {i}: user name {user!r} appears twice")
         seen.add(user)
         _check_password(password, f"{label}: password of {user!r}")
+        if len(password) < MIN_PHONE_PASSWORD:
+            raise ValueError(
+                f"{label}: the password of {user!r} is shorter than {MIN_PHONE_PASSWORD} "
+                "characters; give every phone a longer one (a short password falls to "
+                "guessing within minutes)"
+            )
 
 
 def _check_password(password: str, what: str) -> None:
@@ -103,14 +129,14 @@ def _check_password(password: str, what: str) -> None:
 def _check_trunks(ips: list[str], label: str) -> None:
     for ip in ips:
         try:
-            ipaddress.ip_network(ip, strict=False)
+            _net(ip)
         except ValueError:
             raise ValueError(f"{label}: {ip!r} is not an IP address or network") from None
 
 
 def _check_host(host: str, label: str) -> None:
     try:
-        ipaddress.ip_address(host)
+        _ip(host)
         return
     except ValueError:
         pass
@@ -140,9 +166,11 @@ class Registrar:
     def parse(cls, uri: str, label: str = "PBX_TRUNK_REGISTRAR") -> Registrar:
         m = _REGISTRAR_RE.match(uri)
         if not m:
+            # A user part may hold a password (sip:user:password@host): never shown.
+            shown = re.sub(r"^([^:@]*:)?[^@]*@", r"\1***@", uri)
             raise ValueError(
                 f"{label} must be a SIP URI like sip:sip.example.net or "
-                f"sip:203.0.113.5:5060;transport=tcp, got {uri!r}"
+                f"sip:203.0.113.5:5060;transport=tcp, got {shown!r}"
             )
         host = m.group("host")
         if not host.startswith("["):
@@ -186,11 +214,16 @@ class PbxConfig:
     trunk_user: str | None = None
     trunk_password: str | None = field(default=None, repr=False)
     trunk_contact_user: str | None = None
+    # Lockouts of PIN and conference ID guessing, enforced by the dialplan.
+    lockouts: LockoutSettings = field(default_factory=LockoutSettings)
+    # Bans on bad logins and Asterisk's log rotation (deploy.policies).
+    bans: BanPolicy = field(default_factory=BanPolicy)
+    logs: LogPolicy = field(default_factory=LogPolicy)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).expanduser().absolute()
         try:
-            ipaddress.ip_address(self.bind_address)
+            _ip(self.bind_address)
         except ValueError:
             raise ValueError(
                 f"bind address must be an IP address, got {self.bind_address!r}"
@@ -239,7 +272,8 @@ class PbxConfig:
             for what, value in (("user", self.trunk_user), ("contact user", self.contact_user)):
                 if value is None or not _TRUNK_USER_RE.match(value):
                     raise ValueError(
-                        f"trunk {what} must be 1-64 letters, digits, '+', '.', '_' or '-'"
+                        f"trunk {what} must be 1-64 letters, digits, '+', '.', '_' or '-', "
+                        "starting with a letter, digit or '+'"
                     )
             _check_password(self.trunk_password or "", "trunk password")
 
@@ -256,7 +290,7 @@ class PbxConfig:
         kwargs: dict[str, Any] = {"run_dir": Path(run_dir)}
         if (v := get("PBX_SIP_BIND")) is not None:
             try:
-                ipaddress.ip_address(v)
+                _ip(v)
             except ValueError:
                 raise ValueError(
                     "PBX_SIP_BIND must be an IP address of this machine, 0.0.0.0 or :: "
@@ -300,6 +334,8 @@ class PbxConfig:
         _nat_from_env(get, kwargs)
         _tls_from_env(get, kwargs, sip_port, rtp)
         _registration_from_env(get, kwargs)
+        kwargs["lockouts"] = LockoutSettings.from_env(get)
+        kwargs["bans"], kwargs["logs"] = BanPolicy.from_env(get), LogPolicy.from_env(get)
         return cls(**kwargs)
 
     @property
@@ -378,7 +414,7 @@ def _nat_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
         nets = [n.strip() for n in v.split(",") if n.strip()]
         for n in nets:
             try:
-                ipaddress.ip_network(n, strict=False)
+                _net(n)
             except ValueError:
                 raise ValueError(
                     f"PBX_LOCAL_NETS: {n!r} is not a network; write CIDRs like "
@@ -435,7 +471,10 @@ def _registration_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
     Registrar.parse(registrar)
     for name, value in (("PBX_TRUNK_USER", user), ("PBX_TRUNK_CONTACT_USER", contact)):
         if value is not None and not _TRUNK_USER_RE.match(value):
-            raise ValueError(f"{name} must be 1-64 letters, digits, '+', '.', '_' or '-'")
+            raise ValueError(
+                f"{name} must be 1-64 letters, digits, '+', '.', '_' or '-', starting with a "
+                "letter, digit or '+'"
+            )
     _check_password(password, "PBX_TRUNK_PASSWORD")
     kwargs.update(
         trunk_registrar=registrar, trunk_user=user, trunk_password=password,

@@ -1,4 +1,5 @@
-"""One AMI connection (panoramisk) with login, reconnect with backoff and an explicit state."""
+"""One AMI connection (panoramisk) with login, reconnect with backoff (which whoever sees the
+PBX come back can cut short) and an explicit state."""
 
 from __future__ import annotations
 
@@ -29,35 +30,82 @@ class AmiState(StrEnum):
 
 
 class _Manager(Manager):  # type: ignore[misc]
-    """panoramisk's Manager with exponential reconnect backoff instead of a fixed delay."""
+    """panoramisk's Manager with exponential reconnect backoff instead of a fixed delay, and
+    one pending retry at a time, which :meth:`retry_now` can bring forward."""
+
+    pinger: asyncio.TimerHandle | None
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         self.backoff = BACKOFF_START
+        self.retry: asyncio.TimerHandle | None = None
+        self.shut_down = False
 
-    @property  # panoramisk reads this attribute each time it schedules a reconnect
-    def reconnect_timeout(self) -> float:
+    def _schedule_retry(self, delay: float) -> None:
+        self.stop_retrying()
+        self.retry = self.loop.call_later(delay, self._retry)
+
+    def _retry_later(self) -> None:
         delay = self.backoff
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-        return delay
+        self.backoff = min(delay * 2, BACKOFF_MAX)
+        self._schedule_retry(delay)
 
-    @reconnect_timeout.setter
-    def reconnect_timeout(self, _value: float) -> None:
-        pass
+    def _retry(self) -> None:
+        self.retry = None
+        self.connect()
+
+    def retry_now(self) -> None:
+        if self.retry is not None:  # down and waiting; never while connected or connecting
+            self.backoff = BACKOFF_START
+            self._schedule_retry(0)
+
+    def stop_retrying(self) -> None:
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
+
+    def shut(self) -> None:
+        """Close for good: no reconnect, now or later."""
+        self.shut_down = True
+        self.stop_retrying()
+        if self.protocol is not None:
+            self.protocol.factory = self
+        self.close()
 
     def connection_made(self, f: Any) -> None:
+        if f.cancelled():
+            return
+        if self.shut_down:  # an attempt that was under way when the client closed
+            if f.exception() is None:
+                transport, protocol = f.result()
+                protocol.factory = self  # its connection_lost reaches ours, which ignores it
+                transport.close()
+            return
         if f.exception() is not None:  # refused: schedule the next try quietly
             self._connected = False
-            self.loop.call_later(self.reconnect_timeout, self.connect)
+            self._retry_later()
             return
         super().connection_made(f)
+
+    def connection_lost(self, exc: Any) -> None:
+        # panoramisk's, without its log lines (one of them used up a step of the backoff).
+        self._connected = False
+        if self.shut_down:
+            return
+        self.loop.call_soon(self.on_disconnect, self, exc)
+        if self.pinger is not None:
+            self.pinger.cancel()
+            self.pinger = None
+        self._retry_later()
 
 
 class AmiClient:
     """The bot's single AMI connection.
 
     ``on_ready`` handlers run after every (re)login once Asterisk is fully booted; that is
-    where state is resynced. ``on_down`` handlers run when the connection drops.
+    where state is resynced. ``on_down`` handlers run when the connection drops. While it is
+    down it retries with backoff (0.25 s doubling to 8 s); ``retry_now`` skips the wait when
+    the PBX is known to be back.
     """
 
     def __init__(
@@ -114,6 +162,13 @@ class AmiClient:
         self.state = AmiState.CONNECTING
         manager.connect()
 
+    def retry_now(self) -> None:
+        """Retry at once, with the backoff reset, if the connection is down and waiting to
+        retry: the PBX has just (re)started.  Nothing happens while connected or connecting,
+        so it may be called as often as the PBX is seen alive."""
+        if self._manager is not None:
+            self._manager.retry_now()
+
     async def wait_ready(self, timeout: float) -> bool:
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
@@ -124,10 +179,7 @@ class AmiClient:
     async def close(self) -> None:
         if self._manager is not None:
             manager, self._manager = self._manager, None
-            manager.connection_lost = lambda _exc: None  # no reconnect after an intended close
-            if manager.protocol is not None:
-                manager.protocol.factory = manager
-            manager.close()
+            manager.shut()
         for task in list(self._tasks):
             task.cancel()
         self.state = AmiState.DISCONNECTED
@@ -174,17 +226,19 @@ class AmiClient:
         return response
 
     async def list_action(
-        self, action: Mapping[str, Any], *, timeout: float | None = None
+        self, action: Mapping[str, Any], *, timeout: float | None = None, strict: bool = False
     ) -> list[Message]:
         """Send a list-style action; return the events before ``...Complete``.
 
         Asterisk answers some of these with a single error message when there is nothing
-        to list ("No active conferences."); that comes back as an empty list.
+        to list ("No active conferences."); that comes back as an empty list. ``strict``:
+        for actions that list nothing with a Success (DBGetTree), an error is a refusal
+        (``PbxActionFailed``: "Permission denied"), not an empty list.
         """
         response = await self._send(dict(action), timeout, as_list=None)
         if isinstance(response, Message):
-            if response.response == "Error":
-                return []
+            if strict and response.response in ("Error", "Fail", "Failure"):
+                raise PbxActionFailed(f"The PBX refused {action['Action']}: {response.message}")
             return []
         return [m for m in response if "event" in m and not m.event.endswith("Complete")]
 

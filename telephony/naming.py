@@ -15,6 +15,14 @@ AstDB layout (written by ``telephony.astdb``)::
 
 A bridge is named after the room's stable id, not its conference ID, so a re-numbered room
 keeps its calls.
+
+Lockouts (written by the dialplan itself, read and cleared by ``telephony.lockouts``)::
+
+    conference/lockouts/pin/<ROOM>/<CALLER>/fails|since|until|reported
+    conference/lockouts/id/<CALLER>/fails|since|until|reported
+    conference/lockouts/room/<ROOM>/fails|callers|alerted|reported|until
+
+``<ROOM>`` is the room's stable id; ``<CALLER>`` is :func:`caller_key`.
 """
 
 from __future__ import annotations
@@ -36,7 +44,25 @@ MAX_KEY = "max"
 LANG_KEY = "lang"
 ROOM_KEY = "room"
 
-# A line of ``database show conference/rooms``: "/conference/rooms/4321/pin : 2468"
+# Lockouts: families under LOCKOUTS_FAMILY and the keys in them (extensions.conf's
+# "Lockouts" section reads and writes the same).
+LOCKOUTS_FAMILY = f"{FAMILY}/lockouts"
+PIN_SCOPE = "pin"  # one caller's wrong PINs for one room: <family>/pin/<room>/<caller>
+ID_SCOPE = "id"  # one caller's unknown conference IDs: <family>/id/<caller>
+ROOM_SCOPE = "room"  # every caller's wrong PINs for one room: <family>/room/<room>
+FAILS_KEY = "fails"  # the latest failures, epoch seconds, "-" between
+SINCE_KEY = "since"  # a lockout began (epoch seconds)
+UNTIL_KEY = "until"  # a lockout, or an admin's lock of a room's PIN entry, ends
+REPORTED_KEY = "reported"  # the since (or alerted) value the bot has audited or posted
+CALLERS_KEY = "callers"  # a room's latest failing callers' numbers, "-" between
+ALERTED_KEY = "alerted"  # when a room's threshold last alerted the admins
+# The dialplan's GROUP() category for calls in the IVR (at most LOCKOUT_IVR_CALLS a caller).
+IVR_GROUP = "ivr-calls"
+CALLER_SEPARATOR = "~"
+_CALLER_NUMBER = re.compile(r"[^0-9A-Za-z+]")
+_ENDPOINT = re.compile(r"[^-_.0-9A-Za-z]")
+
+# An AstDB key as DBGetTree gives it: "/conference/rooms/4321/pin"
 _STORED_ROOM = re.compile(rf"^/{re.escape(ROOMS_FAMILY)}/([0-9]+)/")
 
 
@@ -59,6 +85,48 @@ def room_family(conference_id: str) -> str:
 
 
 def stored_conference_id(line: str) -> str | None:
-    """The conference ID a line of ``database show conference/rooms`` is about, if any."""
+    """The conference ID an AstDB key (``DBGetTree``'s ``Key``) is about, if any."""
     match = _STORED_ROOM.match(line.strip())
     return match.group(1) if match else None
+
+
+def caller_number(text: str) -> str:
+    """A caller ID number as the dialplan keeps it: only ``[0-9A-Za-z+]``, at most 32."""
+    return _CALLER_NUMBER.sub("", text)[:32]
+
+
+def endpoint_name(text: str) -> str:
+    """An endpoint (phone account or trunk) name as the dialplan keeps it."""
+    return _ENDPOINT.sub("", text)[:64]
+
+
+def caller_key(endpoint: str, number: str) -> str:
+    """Whose counters: the endpoint the call came in on and its caller ID number, both
+    filtered as the dialplan filters them (``lockout-caller``): ``alice~alice``,
+    ``trunk~+15551234567``."""
+    return f"{endpoint_name(endpoint)}{CALLER_SEPARATOR}{caller_number(number)}"
+
+
+def split_caller_key(key: str) -> tuple[str, str] | None:
+    """(endpoint, number) of a :func:`caller_key`, or None for anything else."""
+    endpoint, sep, number = key.partition(CALLER_SEPARATOR)
+    if not sep or caller_key(endpoint, number) != key:
+        return None
+    return endpoint, number
+
+
+def lockout_family(scope: str, *, room_id: int | None = None, caller: str | None = None) -> str:
+    """The AstDB family of one lockout entry: ``pin`` needs both, ``id`` the caller,
+    ``room`` the room."""
+    parts = [LOCKOUTS_FAMILY, scope]
+    if scope in (PIN_SCOPE, ROOM_SCOPE):
+        if room_id is None:
+            raise ValueError(f"a {scope} lockout needs a room")
+        parts.append(str(room_id))
+    if scope in (PIN_SCOPE, ID_SCOPE):
+        if caller is None or split_caller_key(caller) is None:
+            raise ValueError(f"a {scope} lockout needs a caller key, got {caller!r}")
+        parts.append(caller)
+    elif scope != ROOM_SCOPE:
+        raise ValueError(f"no lockout scope {scope!r}")
+    return "/".join(parts)

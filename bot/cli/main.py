@@ -1,9 +1,14 @@
 """``conference-bot``: the admin command line. It shares the service with Slack.
 
 This module builds the parser from the command groups (``server``, ``number``, ``rooms``,
-``pbx``, ``requests``, ``audit``: one module each), opens the database, connects to the PBX
-for the commands that change what callers reach, runs the command, and turns every failure
-into an exit code (``bot.exits``): a one-line reason, never a traceback.
+``pbx``, ``requests``, ``audit``, ``bans``, ``lockouts``: one module each), opens the
+database, connects to the PBX for the commands that change what callers reach, runs the
+command, and turns every failure into an exit code (``bot.exits``): a one-line reason, never a
+traceback.
+
+A change the running PBX did not confirm within ``--wait`` seconds is saved but not done:
+the command says what callers still get, leaves a background ``pbx sync`` to apply it once
+the PBX answers, and exits 75 (``bot.exits.NOT_APPLIED``).
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from bot import exits
-from bot.cli import audit, number, pbx, requests, rooms, server
+from bot.cli import audit, bans, lockouts, number, pbx, requests, rooms, server
 from bot.cli.output import Context
-from bot.cli.parsing import Handler
+from bot.cli.parsing import DEFAULT_WAIT, Handler
 from bot.config import Settings, load_environ
-from bot.errors import SettingsError
+from bot.errors import ChangeNotApplied, SettingsError
 from bot.logs import safe_handler
 from bot.repository import Repository
 from bot.service import ConferenceService
@@ -66,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     pbx.register(groups)
     requests.register(groups)
     audit.register(groups)
+    bans.register(groups)
+    lockouts.register(groups)
     return parser
 
 
@@ -78,16 +86,62 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         handler: Handler = args.handler
         if not getattr(args, "live", False):
             return await handler(Context(service, settings, out, err), args)
-        async with live_pbx(settings, service) as live:
-            code = await handler(Context(service, settings, out, err, live), args)
-            if live is not None and not await live.sync.settle(5.0):
-                err.write(
-                    "warning: the PBX did not confirm the change in time. It is saved, and "
-                    "reaches Asterisk at its next sync (run: conference-bot pbx start).\n"
-                )
-            return code
+        wait = float(getattr(args, "wait", DEFAULT_WAIT))
+        async with live_pbx(settings, service, timeout=min(5.0, wait),
+                            confirm_within=wait) as live:  # fmt: skip
+            try:
+                return await handler(Context(service, settings, out, err, live), args)
+            except ChangeNotApplied as pending:
+                return not_applied(pending, settings, err)
     finally:
         await repo.close()
+
+
+def not_applied(pending: ChangeNotApplied, settings: Settings, err: TextIO) -> int:
+    """Saved, but the PBX did not confirm it: say what callers still get, and leave a
+    background ``pbx sync`` applying it as soon as the PBX answers (this process ends now)."""
+    print(f"not applied yet: {printable(pending.message)}", file=err)
+    try:
+        pid, log_file = pbx.start_background_sync(settings)
+    except OSError as exc:
+        print(printable(f"  No background retry could be started ({exc.strerror or exc}): run "
+                        "conference-bot pbx sync once the PBX answers."), file=err)  # fmt: skip
+    else:
+        print(printable(f"  A background conference-bot pbx sync (pid {pid}) applies it once "
+                        f"the PBX answers; it logs to {log_file}."), file=err)  # fmt: skip
+    return exits.NOT_APPLIED
+
+
+class _OneLine(logging.Formatter):
+    """A log record as one escaped line: never a traceback on the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+@contextmanager
+def cli_logging(background: bool) -> Iterator[None]:
+    """What the parts log (the AMI connection, the PBX sync) reaches the terminal only as
+    one-line errors: the command itself says what happened. A background ``pbx sync`` logs
+    its progress, with times, to its stderr (a log file)."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if background:
+        handler = safe_handler(handler)
+        handler.setLevel(logging.INFO)
+    else:
+        handler.setLevel(logging.ERROR)
+        handler.setFormatter(_OneLine())
+    root, panoramisk = logging.getLogger(), logging.getLogger("panoramisk")
+    levels = root.level, panoramisk.level
+    root.addHandler(handler)
+    root.setLevel(min(root.getEffectiveLevel(), handler.level))
+    panoramisk.setLevel(logging.CRITICAL)  # it logs whole actions (a DBPut carries a PIN)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        panoramisk.setLevel(levels[1])
 
 
 def _report_bug(settings: Settings, command: str) -> int:
@@ -137,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_serve(settings)
     try:
-        return asyncio.run(run(args, settings, sys.stdout, sys.stderr))
+        with cli_logging(background=bool(getattr(args, "background", False))):
+            return asyncio.run(run(args, settings, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return exits.INTERRUPTED

@@ -1,4 +1,8 @@
-"""``conference-bot pbx start|stop|status``: the bundled Asterisk, run in the background.
+"""``conference-bot pbx start|stop|status|sync``: the bundled Asterisk, run in the background.
+
+``pbx sync`` writes the rooms to a running PBX and waits until it confirms them; a command
+whose change the PBX did not confirm leaves one running in the background (``--background``),
+which applies it as soon as the PBX answers.
 
 The process is deploy's (``deploy.daemon``, ``deploy.pidfile``); its settings and the live
 connection come from ``bot.wiring``.
@@ -8,25 +12,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import logging
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bot import exits
 from bot.cli.output import Context
-from bot.cli.parsing import command, json_flag
+from bot.cli.parsing import DEFAULT_WAIT, command, json_flag, seconds
 from bot.config import Settings
 from bot.service import ConferenceService
 from bot.text import printable
-from bot.wiring import is_running, live_pbx, pbx_config, run_dir
-from deploy.daemon import start_detached, stop_detached
+from bot.wiring import is_running, live_pbx, pbx_config, run_dir, telephony_for
+from deploy.daemon import run_cli, start_detached, stop_detached
+from deploy.errors import DeployError
 from deploy.pidfile import running_listeners
 from deploy.pidfile import status as process_status
 from deploy.prefix import ensure_prefix
+from telephony.astdb import WATCH_INTERVAL
 from telephony.errors import PbxUnavailable
 from telephony.naming import bridge_name
 from telephony.registration import TrunkStatus
+
+log = logging.getLogger("conference_bot.pbx")
 
 
 async def status_dict(settings: Settings, service: ConferenceService) -> dict[str, Any]:
@@ -68,7 +81,32 @@ async def status_dict(settings: Settings, service: ConferenceService) -> dict[st
                 }
                 if live.trunk is not None:
                     info["trunk"] = live.trunk.state.as_json()
+            else:
+                # No AMI login for us: ask the console, which takes no AMI slot, who is
+                # logged in. The bot (serve) logged in: AMI works, new logins are refused.
+                users = await asyncio.to_thread(ami_users, cfg.run_dir, settings.environ)
+                if users is not None:
+                    info["ami_sessions"] = users
+                    info["ami"] = "busy" if users else "down"
     return info
+
+
+def ami_users(run: Path, environ: Mapping[str, str]) -> list[str] | None:
+    """Who is logged in to AMI, as Asterisk's console tells (``manager show connected``
+    through its control socket): no AMI slot needed, so it answers while a flood of
+    unauthenticated connections keeps new logins out. None if the console cannot be asked."""
+    try:
+        install = ensure_prefix(None, environ=environ)
+        text = run_cli(install, run, "manager show connected", timeout=5.0)
+    except DeployError as exc:
+        log.debug("could not ask the PBX's console: %s", exc)
+        return None
+    users = []
+    for line in text.splitlines():  # a header, one line per session, "N users connected."
+        fields = line.split()
+        if len(fields) > 1 and fields[0] != "Username" and not fields[0].isdigit():
+            users.append(fields[0])
+    return users
 
 
 async def start_pbx(
@@ -121,7 +159,11 @@ async def cmd_pbx_status(ctx: Context, args: argparse.Namespace) -> int:
     if not info["running"]:
         ctx.print("PBX: not running (start it: conference-bot pbx start)")
         return exits.PBX_NOT_RUNNING
-    ctx.print(f"PBX:       running, pid {info['pid']}, AMI {info['ami']}")
+    ami = info["ami"]
+    if ami == "busy":
+        ami = ("busy: the bot is logged in, but this command could not log in (too many "
+               "unauthenticated AMI connections?)")  # fmt: skip
+    ctx.print(f"PBX:       running, pid {info['pid']}, AMI {ami}")
     ctx.print(f"Asterisk:  {info['asterisk_version'] or 'unknown'}")
     for item in info["listeners"]:
         where = f"{item['address']}:{item['port']}"
@@ -156,9 +198,95 @@ def trunk_text(trunk: dict[str, Any] | None) -> str:
     return f"{state.value} ({reason}) at {where} since {since}{again}"
 
 
+# -- pbx sync: bring AstDB up to date, by hand or in the background -------------------------
+
+SYNC_LOCK = "astdb-sync.lock"  # in the run dir: one background sync at a time
+SYNC_LOG = "conference-bot.log"  # in the data dir, as the CLI's error reports
+
+
+async def sync_pbx(settings: Settings, service: ConferenceService, wait: float | None) -> bool:
+    """Write the rooms and the server to the running PBX, and wait until it has confirmed
+    them and every change committed meanwhile (by any process): True once it has; False if
+    not within ``wait`` seconds (``None``: for as long as that PBX runs)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if wait is None else loop.time() + wait
+    tel = telephony_for(pbx_config(settings), service)
+    await tel.ami.start()
+    tel.sync.watch()  # changes of other processes (a CLI that gave up) while we wait
+    started = next_note = loop.time()
+    try:
+        while True:
+            left = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if left > 0 and await tel.sync.settle(left):
+                # Up to date; one more look at the database before calling it done.
+                await asyncio.sleep(2 * WATCH_INTERVAL)
+                if tel.sync.up_to_date:
+                    return True
+            elif not is_running(settings) or (deadline is not None and loop.time() >= deadline):
+                return False
+            elif loop.time() >= next_note:
+                next_note = loop.time() + 60
+                log.warning("pbx sync: the PBX has not confirmed the rooms yet (AMI %s, %.0f s); "
+                            "still trying", tel.ami.state.value, loop.time() - started)  # fmt: skip
+    finally:
+        await tel.ami.close()
+        await tel.sync.close()
+        if tel.trunk is not None:
+            await tel.trunk.close()
+
+
+def start_background_sync(settings: Settings) -> tuple[int, Path]:
+    """``conference-bot pbx sync --background`` in a session of its own, logging to the data
+    dir: it outlives this command and applies what the PBX has not confirmed as soon as it
+    answers. Returns its pid and log file."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_file = settings.data_dir / SYNC_LOG
+    argv = [sys.executable, "-m", "bot", "--db", str(settings.db_path.absolute()),
+            "pbx", "sync", "--background"]  # fmt: skip
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    # posix_spawn, not Popen: nothing here waits for it (it outlives this process).
+    pid = os.posix_spawn(sys.executable, argv, os.environ, setsid=True, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, str(log_file), flags, 0o600),
+    ])  # fmt: skip
+    return pid, log_file
+
+
+async def cmd_pbx_sync(ctx: Context, args: argparse.Namespace) -> int:
+    if not is_running(ctx.settings):
+        ctx.print("The PBX is not running: it gets the rooms when it starts (pbx start, serve).")
+        return exits.PBX_NOT_RUNNING
+    started = time.monotonic()
+    if args.background:
+        # One at a time; the next waits, then covers whatever is still missing.
+        lock = os.open(run_dir(ctx.settings) / SYNC_LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        log.info("pbx sync (pid %d): applying what the PBX has not confirmed", os.getpid())
+    done = await sync_pbx(ctx.settings, ctx.service, None if args.background else args.wait)
+    took = time.monotonic() - started
+    if done:
+        log.info("pbx sync: the PBX is up to date (%.1f s)", took)
+        ctx.print(f"The PBX is up to date with the rooms and the server ({took:.1f} s).")
+        return exits.OK
+    if not is_running(ctx.settings):
+        log.warning("pbx sync: the PBX stopped; it gets the rooms when it starts again")
+        ctx.print("The PBX stopped: it gets the rooms when it starts again (pbx start, serve).")
+        return exits.PBX_NOT_RUNNING
+    ctx.print(f"The PBX did not confirm the rooms within {took:.0f} s: it still has old "
+              "settings. Try again once it answers.")  # fmt: skip
+    return exits.NOT_APPLIED
+
+
 def register(groups: Any) -> None:
     pbx_group = groups.add_parser("pbx", help="start, stop or check the bundled Asterisk PBX")
     x = pbx_group.add_subparsers(dest="action", metavar="ACTION", required=True)
     command(x, "start", cmd_pbx_start, "start Asterisk in the background and sync the rooms to it")
     command(x, "stop", cmd_pbx_stop, "stop Asterisk (callers are disconnected)")
     json_flag(command(x, "status", cmd_pbx_status, "is it running, on which ports"))
+    p = command(x, "sync", cmd_pbx_sync, "write the rooms and the server to the running PBX, "
+                "and wait until it confirms them")  # fmt: skip
+    p.add_argument("--wait", type=seconds, default=DEFAULT_WAIT, metavar="SECONDS",
+                   help=f"how long to wait for the PBX (default {DEFAULT_WAIT:g})")  # fmt: skip
+    # Started by a command whose change the PBX did not confirm: until applied, into a log.
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)

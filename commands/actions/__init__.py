@@ -12,6 +12,7 @@ from commands.actions.decide import APPROVE, DENY, decide
 from commands.actions.delete_room import delete_room
 from commands.actions.edit_room import edit_room
 from commands.actions.list_rooms import list_rooms
+from commands.actions.pin_entry import LOCK, UNLOCK, pin_entry
 from commands.actions.server_delete import server_delete
 from commands.actions.share_room import share_room
 from commands.context import SlackContext
@@ -27,3 +28,5 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     app.action(ids.APPROVE_DELETION)(guard(partial(decide, ctx, APPROVE)))
     app.action(ids.DENY_DELETION)(guard(partial(decide, ctx, DENY)))
     app.action(ids.CONFIRM_SERVER_DELETE)(guard(partial(server_delete, ctx)))
+    app.action(ids.LOCK_PIN_ENTRY)(guard(partial(pin_entry, ctx, LOCK)))
+    app.action(ids.UNLOCK_PIN_ENTRY)(guard(partial(pin_entry, ctx, UNLOCK)))

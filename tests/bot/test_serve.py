@@ -1,4 +1,7 @@
-"""`conference-bot serve`, the product as `./dev run` starts it: PBX, AMI and Slack together."""
+"""`conference-bot serve`, the product as `./dev run` starts it: PBX, AMI and Slack together.
+
+The ``serve`` fixture starts it as a subprocess; ``serve(env=served.env)`` starts another on
+the same settings (and so the same PBX), as after a crash."""
 
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from deploy.daemon import stop_detached
 from tests.commands.conftest import ALICE, CHANNEL, SECRET, sign, slash_command
 from tests.fake_slack import FakeSlack
 from tests.pbx_fixtures import assert_not_root, eventually, free_both, free_port, reachable_dir
+from tests.ports import rtp_range, sipp_base
 from tests.telephony.sipp import Sipp
 
 
@@ -39,7 +44,10 @@ class Served:
         return "\n".join(self.lines)
 
     async def wait_log(self, text: str, timeout: float = 60) -> None:
-        await eventually(lambda: text in self.log, timeout=timeout, what=f"{text!r} in the log")
+        try:
+            await eventually(lambda: text in self.log, timeout=timeout, what=f"{text!r} in the log")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; serve wrote:\n{self.log[-3000:]}") from None
 
     async def cli(self, *argv: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -61,18 +69,20 @@ class Served:
 async def serve(tmp_path: Path) -> AsyncIterator[object]:
     started: list[Served] = []
 
-    async def start(**extra: str) -> Served:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PBX_", "CONFERENCE_", "SLACK_"))}  # fmt: skip
-        env |= {
-            # Within reach of the user Asterisk runs as when the tests run as root.
-            "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
-            "PBX_SIP_PORT": str(free_both()),
-            "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
-            "PBX_RTP_PORTS": "32000-32099",
-            "PBX_PHONES": "alice:alice-pw",
-            **extra,
-        }
+    async def start(env: dict[str, str] | None = None, **extra: str) -> Served:
+        if env is None:
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PBX_", "CONFERENCE_", "SLACK_"))}  # fmt: skip
+            first, last = rtp_range(100)
+            env |= {
+                # Within reach of the user Asterisk runs as when the tests run as root.
+                "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
+                "PBX_SIP_PORT": str(free_both()),
+                "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+                "PBX_RTP_PORTS": f"{first}-{last}",
+                "PBX_PHONES": "alice:alice-password-1",
+            }
+        env = env | extra
         served = Served(
             await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "serve", cwd=tmp_path, env=env,
@@ -87,6 +97,8 @@ async def serve(tmp_path: Path) -> AsyncIterator[object]:
     yield start
     for served in started:
         await served.stop()
+    for run in {served.env["PBX_RUN_DIR"] for served in started}:
+        stop_detached(Path(run))  # the PBX outlives a killed serve: never the test
 
 
 async def test_without_slack_the_pbx_still_takes_calls(serve, tmp_path: Path) -> None:
@@ -101,7 +113,7 @@ async def test_without_slack_the_pbx_still_takes_calls(serve, tmp_path: Path) ->
     assert_not_root(json.loads(out)["pid"])  # run as root, serve starts it as PBX_RUN_USER
 
     (tmp_path / "sipp").mkdir()
-    sipp = Sipp(int(served.env["PBX_SIP_PORT"]), 46500, tmp_path / "sipp")
+    sipp = Sipp(int(served.env["PBX_SIP_PORT"]), sipp_base(), tmp_path / "sipp")
     call = asyncio.create_task(sipp.call("800", dtmf="4321#", hold_ms=4000))
 
     async def one_in() -> bool:

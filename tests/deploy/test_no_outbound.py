@@ -320,7 +320,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     a network) and a registration trunk."""
     base = tmp_path_factory.mktemp("render")
     cfg = PbxConfig(
-        run_dir=base / "run", phones=[("alice", "alice-pw"), ("bob", "bob-pw")],
+        run_dir=base / "run", phones=[("alice", "alice-password-1"), ("bob", "bob-password-1")],
         trunk_ips=["127.0.0.2", "127.0.0.16/28"], trunk_registrar="sip:127.0.0.4:5060",
         trunk_user="conference-trunk", trunk_password="provider-pw",
         trunk_contact_user="15551234567",
@@ -426,15 +426,19 @@ def test_the_checker_follows_reachability_not_words(rendered: dict[str, str]) ->
 
 
 def test_the_ami_account_cannot_originate(rendered: dict[str, str]) -> None:
-    """No ``originate`` write class. (Its ``command`` class could still run the CLI's
-    ``channel originate``: that is why AMI listens on loopback alone, checked here too.)"""
+    """No ``originate`` write class, and no ``command`` class either (the console's
+    ``channel originate``): only the classes the bot uses (manager.conf lists which action
+    and event needs which; tests/telephony/test_ami_privileges.py checks them live). AMI
+    listens on loopback alone."""
     general, *users = parse_ini(rendered["manager.conf"])
     assert general.name == "general" and [u.name for u in users] == [AMI.username]
     assert all(ipaddress.ip_address(a).is_loopback for a in general.get("bindaddr"))
     for user in users:
-        classes = {c.strip().lower() for w in user.get("write") for c in w.split(",")}
-        assert classes, "no write classes rendered"
-        assert not classes & {"originate", "all"}, classes
+        write = {c.strip().lower() for w in user.get("write") for c in w.split(",")}
+        read = {c.strip().lower() for r in user.get("read") for c in r.split(",")}
+        assert write == {"system", "call", "reporting"}, write
+        assert read == {"system", "call", "user", "security"}, read
+        assert not (read | write) & {"originate", "command", "all", "config", "dialplan"}
         assert user.get("deny") == ["0.0.0.0/0.0.0.0"]
         assert all(ipaddress.ip_network(p).is_loopback for p in user.get("permit"))
 

@@ -24,13 +24,13 @@ def test_settings_errors_name_the_variable(tmp_path: Path) -> None:
     assert "bad pass" not in str(caught.value)
     cfg = PbxConfig.from_env(
         {
-            "PBX_PHONES": "alice:s1, bob:s2",
+            "PBX_PHONES": "alice:secret-one-1, bob:secret-two-22",
             "PBX_TRUNK_IPS": "127.0.0.2",
             "PBX_RTP_PORTS": "20000-20099",
         },
         tmp_path,
     )
-    assert cfg.phones == [("alice", "s1"), ("bob", "s2")]
+    assert cfg.phones == [("alice", "secret-one-1"), ("bob", "secret-two-22")]
     assert (cfg.bind_address, cfg.sip_port, cfg.ami_port) == ("127.0.0.1", 5060, 5038)
     assert (cfg.rtp_start, cfg.rtp_end, cfg.trunk_ips) == (20000, 20099, ["127.0.0.2"])
 
@@ -64,6 +64,14 @@ def test_network_settings_errors_say_what_to_do(tmp_path: Path) -> None:
         ({"PBX_SRTP": "required"}, "PBX_SRTP=required needs TLS"),
         ({"PBX_TRUNK_REGISTRAR": "sip:sip.example.net"}, "missing: PBX_TRUNK_USER"),
         ({"PBX_TRUNK_CONTACT_USER": "x"}, "PBX_TRUNK_REGISTRAR is not"),
+        (
+            {
+                "PBX_TRUNK_REGISTRAR": "sip:sip.example.net",
+                "PBX_TRUNK_USER": "_X.",
+                "PBX_TRUNK_PASSWORD": "p",
+            },
+            "PBX_TRUNK_USER .* starting with a letter",
+        ),  # fmt: skip
         (
             {"PBX_TRUNK_REGISTRAR": "http://x", "PBX_TRUNK_USER": "u", "PBX_TRUNK_PASSWORD": "p"},
             "PBX_TRUNK_REGISTRAR must be a SIP URI",

@@ -33,8 +33,10 @@ async def test_room_without_pin_and_spanish_prompts(shared_pbx: Pbx, make_stack)
                                            actor="test")  # fmt: skip
     joined: list[dict[str, str]] = []
     stack.ami.register_event("ConfbridgeJoin", lambda msg: joined.append(dict(msg)))
-    call = asyncio.create_task(shared_pbx.sipp.call("800", dtmf="777#", hold_ms=2500,
-                                                    caller="bob", password="bob-pw"))  # fmt: skip
+    call = asyncio.create_task(
+        shared_pbx.sipp.call("800", dtmf="777#", hold_ms=2500, caller="bob",
+                             password="bob-password-1")
+    )  # fmt: skip
     await eventually(lambda: stack.tracker.count(room.id) == 1, what="caller in the room")
     assert joined[-1]["Language"] == "es"
     assert (await call).ok

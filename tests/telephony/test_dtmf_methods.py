@@ -58,7 +58,7 @@ async def key_in(
     *,
     tag: str,
     caller: str = "alice",
-    password: str = "alice-pw",
+    password: str = "alice-password-1",
     hold_ms: int = 0,
     wait_for_hangup: bool = False,
 ) -> SippResult:
@@ -103,7 +103,7 @@ async def test_id_and_pin_take_each_caller_to_their_room(
         asyncio.create_task(key_in(shared_pbx, method, "8765#1234#", tmp_path, tag="alice",
                                    hold_ms=1500)),
         asyncio.create_task(key_in(shared_pbx, method, "4321#5678#", tmp_path, tag="bob",
-                                   caller="bob", password="bob-pw", hold_ms=1500)),
+                                   caller="bob", password="bob-password-1", hold_ms=1500)),
     ]  # fmt: skip
 
     async def both_in() -> None:

@@ -18,7 +18,7 @@ async def test_a_locked_room_refuses_the_next_caller(shared_pbx: Pbx, make_stack
     await stack.actions.lock(room)
 
     second = await shared_pbx.sipp.call(
-        "800", dtmf="4321#5678#", wait_for_hangup=True, caller="bob", password="bob-pw",
+        "800", dtmf="4321#5678#", wait_for_hangup=True, caller="bob", password="bob-password-1",
         tag="locked-second",
     )  # fmt: skip
     assert second.ok, second.log  # answered, heard the prompt, was hung up on

@@ -39,7 +39,7 @@ def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
             "PBX_SIP_PORT": str(free_both()),
             "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
             "PBX_RTP_PORTS": f"{rtp}-{rtp_end}",
-            "PBX_PHONES": "alice:alice-pw",
+            "PBX_PHONES": "alice:alice-password-1",
         },
         base / "run",
     )
@@ -65,7 +65,7 @@ def _answer_seen_from(cfg: PbxConfig, local_ip: str, logs: Path) -> str:
         "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(sipp_base()),
         "-m", "1", "-l", "1", "-nostdin", "-timeout", "30", "-recv_timeout", "15000",
         "-set", "caller", "alice", "-set", "dtmf", "", "-set", "mode", "hold", "-d", "200",
-        "-au", "alice", "-ap", "alice-pw", "-auth_uri", f"sip:800@{SERVER}:{cfg.sip_port}",
+        "-au", "alice", "-ap", "alice-password-1", "-auth_uri", f"sip:800@{SERVER}:{cfg.sip_port}",
         "-trace_msg", "-message_file", str(messages),
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, cwd=logs, timeout=60)

@@ -25,7 +25,7 @@ WINDOW = (2.1, 0.6)  # seconds before the end: from, to
 
 
 def phone(workdir: Path, pbx: Pbx, user: str, tone_hz: int, **kwargs) -> Softphone:
-    return Softphone(workdir / user, user=user, password=f"{user}-pw",
+    return Softphone(workdir / user, user=user, password=f"{user}-password-1",
                      server_port=pbx.cfg.sip_port, tone_hz=tone_hz, **kwargs)  # fmt: skip
 
 
@@ -155,7 +155,7 @@ async def verify_server_certificate(pbx: Pbx, ca: Path) -> None:
 
 def tls_phone(workdir: Path, pbx: Pbx, user: str, tone_hz: int, certs: Certificates,
               **kwargs) -> Softphone:  # fmt: skip
-    return Softphone(workdir / user, user=user, password=f"{user}-pw",
+    return Softphone(workdir / user, user=user, password=f"{user}-password-1",
                      server_port=pbx.cfg.tls_port, transport="tls", cafile=certs.ca,
                      tone_hz=tone_hz, **kwargs)  # fmt: skip
 
