@@ -12,7 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.settings import PASSWORD_RE, PbxError
+from deploy.checks import PASSWORD_RE
+from deploy.settings import PbxError
 
 CREDENTIALS_FILE = "ami-credentials.json"
 AMI_USERNAME = "conference-bot"

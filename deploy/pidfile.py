@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deploy.checks import parse_port
 from deploy.files import write_file
-from deploy.settings import PID_FILE, PbxConfig, parse_port
+from deploy.settings import PID_FILE, PbxConfig
 
 PORTS_FILE = "ports.json"  # where the running instance listens, who started it (no secrets)
 

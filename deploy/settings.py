@@ -9,179 +9,37 @@ The Asterisk build has settings of its own (``PBX_ASTERISK``, ``PBX_PREFIX_DIR``
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.checks import (
+    TRUNK_USER_RE,
+    Registrar,
+    check_host,
+    check_networks,
+    check_password,
+    check_pem,
+    check_phones,
+    check_rtp,
+    ip,
+    net,
+    parse_port,
+)
 from deploy.errors import DeployError
 from deploy.lockout_settings import LockoutSettings
 from deploy.policies import BanPolicy, LogPolicy
 
 PID_FILE = "asterisk.pid"
-# Section names the generated pjsip.conf uses itself.
-_RESERVED_NAMES = frozenset(
-    {
-        "trunk",
-        "provider",
-        "provider-auth",
-        "transport-udp",
-        "transport-tcp",
-        "transport-tls",
-        "global",
-        "system",
-        "anonymous",
-    }
-)
 # AMI is the bot's private control channel: it listens here whatever PBX_SIP_BIND says.
 AMI_ADDRESS = "127.0.0.1"
 SRTP_MODES = ("optional", "required")
-_HOST_RE = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-# A carrier's registrar: sip:host[:port] or sips:host[:port], optionally ;transport=udp|tcp|tls.
-_REGISTRAR_RE = re.compile(
-    r"^(?P<scheme>sips?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
-    r"(?:;transport=(?P<transport>udp|tcp|tls))?$"
-)
-# No leading "_" (or "-", "."): the contact user becomes a dialplan extension.
-_TRUNK_USER_RE = re.compile(r"^[A-Za-z0-9+][A-Za-z0-9+._-]{0,63}$")
-_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Also what an AMI password must look like (deploy.credentials).
-PASSWORD_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
-# Phones are guessed at thousands of passwords a second until a ban stops the source.
-MIN_PHONE_PASSWORD = 12
 
 
 class PbxError(DeployError):
     """The PBX could not be configured, started or stopped."""
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """``ipaddress.ip_address`` without IPv6 scope IDs: Python takes any text after ``%``
-    (newlines, ``[sections]``...), which would then be written into pjsip.conf."""
-    if "%" in text:
-        raise ValueError(f"{text!r}: an address with a scope ID (%) is not supported")
-    return ipaddress.ip_address(text)
-
-
-def _net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """``ipaddress.ip_network(strict=False)`` without IPv6 scope IDs (see :func:`_ip`)."""
-    if "%" in text:
-        raise ValueError(f"{text!r}: a network with a scope ID (%) is not supported")
-    return ipaddress.ip_network(text, strict=False)
-
-
-def parse_port(name: str, value: str | int) -> int:
-    """``value`` as a port number (1 to 65535); :class:`ValueError` naming ``name`` if it is
-    not one.  The one port parser: every port setting goes through it."""
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        raise ValueError(
-            f"{name} must be a port number between 1 and 65535, got {str(value)!r}"
-        ) from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{name} must be a port number between 1 and 65535, got {port}")
-    return port
-
-
-def _check_rtp(start: int, end: int, sip_port: int, label: str) -> None:
-    if end - start < 1:
-        raise ValueError(f"{label}: range {start}-{end} must hold at least two ports (start < end)")
-    if start <= sip_port <= end:
-        raise ValueError(f"{label}: range {start}-{end} contains the SIP port {sip_port}")
-
-
-def _check_phones(phones: list[tuple[str, str]], label: str) -> None:
-    seen: set[str] = set()
-    for i, (user, password) in enumerate(phones, 1):
-        if not _USER_RE.match(user):
-            raise ValueError(
-                f"{label}: entry {i}: user name {user!r} must be 1-64 letters, digits, "
-                "'_', '.' or '-' (starting with a letter or digit)"
-            )
-        if user in _RESERVED_NAMES:
-            raise ValueError(f"{label}: entry {i}: user name {user!r} is reserved")
-        if user in seen:
-            raise ValueError(f"{label}: entry {i}: user name {user!r} appears twice")
-        seen.add(user)
-        _check_password(password, f"{label}: password of {user!r}")
-        if len(password) < MIN_PHONE_PASSWORD:
-            raise ValueError(
-                f"{label}: the password of {user!r} is shorter than {MIN_PHONE_PASSWORD} "
-                "characters; give every phone a longer one (a short password falls to "
-                "guessing within minutes)"
-            )
-
-
-def _check_password(password: str, what: str) -> None:
-    if not PASSWORD_RE.match(password) or any(c in password for c in ";,\"'\\"):
-        raise ValueError(
-            f"{what} must be 1-128 printable characters without "
-            "spaces, commas, semicolons, quotes or backslashes"
-        )
-
-
-def _check_trunks(ips: list[str], label: str) -> None:
-    for ip in ips:
-        try:
-            _net(ip)
-        except ValueError:
-            raise ValueError(f"{label}: {ip!r} is not an IP address or network") from None
-
-
-def _check_host(host: str, label: str) -> None:
-    try:
-        _ip(host)
-        return
-    except ValueError:
-        pass
-    if not _HOST_RE.match(host):
-        raise ValueError(f"{label} must be an IP address or a host name, got {host!r}")
-
-
-def _check_pem(path: Path, marker: str, label: str) -> None:
-    try:
-        head = path.read_bytes()[:65536]
-    except OSError as exc:
-        raise ValueError(f"{label}: cannot read {path}: {exc.strerror}") from None
-    if b"-----BEGIN " not in head or marker.encode() not in head:
-        raise ValueError(f"{label}: {path} is not a PEM file holding a {marker.lower()}")
-
-
-@dataclass(frozen=True)
-class Registrar:
-    """A carrier's registrar, parsed from ``PBX_TRUNK_REGISTRAR``."""
-
-    uri: str
-    host: str
-    port: int | None
-    transport: str  # udp | tcp | tls
-
-    @classmethod
-    def parse(cls, uri: str, label: str = "PBX_TRUNK_REGISTRAR") -> Registrar:
-        m = _REGISTRAR_RE.match(uri)
-        if not m:
-            # A user part may hold a password (sip:user:password@host): never shown.
-            shown = re.sub(r"^([^:@]*:)?[^@]*@", r"\1***@", uri)
-            raise ValueError(
-                f"{label} must be a SIP URI like sip:sip.example.net or "
-                f"sip:203.0.113.5:5060;transport=tcp, got {shown!r}"
-            )
-        host = m.group("host")
-        if not host.startswith("["):
-            _check_host(host, label)
-        port = parse_port(f"{label} port", m.group("port")) if m.group("port") else None
-        transport = m.group("transport") or ("tls" if m.group("scheme") == "sips" else "udp")
-        return cls(uri=uri, host=host, port=port, transport=transport)
-
-    @property
-    def hostport(self) -> str:
-        return self.host if self.port is None else f"{self.host}:{self.port}"
 
 
 @dataclass(kw_only=True)
@@ -223,7 +81,7 @@ class PbxConfig:
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).expanduser().absolute()
         try:
-            _ip(self.bind_address)
+            ip(self.bind_address)
         except ValueError:
             raise ValueError(
                 f"bind address must be an IP address, got {self.bind_address!r}"
@@ -233,12 +91,12 @@ class PbxConfig:
         self.tls_port = parse_port("TLS port", self.tls_port)
         self.rtp_start = parse_port("RTP start port", self.rtp_start)
         self.rtp_end = parse_port("RTP end port", self.rtp_end)
-        _check_rtp(self.rtp_start, self.rtp_end, self.sip_port, "RTP ports")
-        _check_phones(self.phones, "phones")
-        _check_trunks(self.trunk_ips, "trunk_ips")
-        _check_trunks(self.local_nets, "local_nets")
+        check_rtp(self.rtp_start, self.rtp_end, self.sip_port, "RTP ports")
+        check_phones(self.phones, "phones")
+        check_networks(self.trunk_ips, "trunk_ips")
+        check_networks(self.local_nets, "local_nets")
         if self.external_address is not None:
-            _check_host(self.external_address, "external address")
+            check_host(self.external_address, "external address")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key (or neither)")
         if self.tls_cert is not None and self.tls_key is not None:
@@ -270,12 +128,12 @@ class PbxConfig:
                     "server's own TLS certificate and key (PBX_TLS_CERT, PBX_TLS_KEY)"
                 )
             for what, value in (("user", self.trunk_user), ("contact user", self.contact_user)):
-                if value is None or not _TRUNK_USER_RE.match(value):
+                if value is None or not TRUNK_USER_RE.match(value):
                     raise ValueError(
                         f"trunk {what} must be 1-64 letters, digits, '+', '.', '_' or '-', "
                         "starting with a letter, digit or '+'"
                     )
-            _check_password(self.trunk_password or "", "trunk password")
+            check_password(self.trunk_password or "", "trunk password")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], run_dir: Path) -> PbxConfig:
@@ -290,7 +148,7 @@ class PbxConfig:
         kwargs: dict[str, Any] = {"run_dir": Path(run_dir)}
         if (v := get("PBX_SIP_BIND")) is not None:
             try:
-                _ip(v)
+                ip(v)
             except ValueError:
                 raise ValueError(
                     "PBX_SIP_BIND must be an IP address of this machine, 0.0.0.0 or :: "
@@ -309,10 +167,10 @@ class PbxConfig:
                 raise ValueError(f"PBX_RTP_PORTS must look like 10000-10999, got {v!r}")
             start = parse_port("PBX_RTP_PORTS start", m.group(1))
             end = parse_port("PBX_RTP_PORTS end", m.group(2))
-            _check_rtp(start, end, sip_port, "PBX_RTP_PORTS")
+            check_rtp(start, end, sip_port, "PBX_RTP_PORTS")
             kwargs["rtp_start"], kwargs["rtp_end"] = rtp = start, end
         else:
-            _check_rtp(10000, 10999, sip_port, "PBX_SIP_PORT (default RTP ports 10000-10999)")
+            check_rtp(10000, 10999, sip_port, "PBX_SIP_PORT (default RTP ports 10000-10999)")
         if (v := get("PBX_PHONES")) is not None:
             phones: list[tuple[str, str]] = []
             for i, entry in enumerate((e.strip() for e in v.split(",")), 1):
@@ -325,11 +183,11 @@ class PbxConfig:
                         "(e.g. alice:secret1,bob:secret2)"
                     )
                 phones.append((user.strip(), password))
-            _check_phones(phones, "PBX_PHONES")
+            check_phones(phones, "PBX_PHONES")
             kwargs["phones"] = phones
         if (v := get("PBX_TRUNK_IPS")) is not None:
             ips = [ip.strip() for ip in v.split(",") if ip.strip()]
-            _check_trunks(ips, "PBX_TRUNK_IPS")
+            check_networks(ips, "PBX_TRUNK_IPS")
             kwargs["trunk_ips"] = ips
         _nat_from_env(get, kwargs)
         _tls_from_env(get, kwargs, sip_port, rtp)
@@ -408,13 +266,13 @@ Getter = Callable[[str], str | None]
 
 def _nat_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
     if (v := get("PBX_EXTERNAL_ADDRESS")) is not None:
-        _check_host(v, "PBX_EXTERNAL_ADDRESS")
+        check_host(v, "PBX_EXTERNAL_ADDRESS")
         kwargs["external_address"] = v
     if (v := get("PBX_LOCAL_NETS")) is not None:
         nets = [n.strip() for n in v.split(",") if n.strip()]
         for n in nets:
             try:
-                _net(n)
+                net(n)
             except ValueError:
                 raise ValueError(
                     f"PBX_LOCAL_NETS: {n!r} is not a network; write CIDRs like "
@@ -437,8 +295,8 @@ def _tls_from_env(get: Getter, kwargs: dict[str, Any], sip_port: int, rtp: tuple
         kwargs["tls_port"] = port
     if cert is not None and key is not None:
         cert_path, key_path = Path(cert).expanduser(), Path(key).expanduser()
-        _check_pem(cert_path, "CERTIFICATE", "PBX_TLS_CERT")
-        _check_pem(key_path, "PRIVATE KEY", "PBX_TLS_KEY")
+        check_pem(cert_path, "CERTIFICATE", "PBX_TLS_CERT")
+        check_pem(key_path, "PRIVATE KEY", "PBX_TLS_KEY")
         kwargs["tls_cert"], kwargs["tls_key"] = cert_path, key_path
     if (v := get("PBX_SRTP")) is not None:
         mode = v.lower()
@@ -470,12 +328,12 @@ def _registration_from_env(get: Getter, kwargs: dict[str, Any]) -> None:
     assert registrar is not None and user is not None and password is not None
     Registrar.parse(registrar)
     for name, value in (("PBX_TRUNK_USER", user), ("PBX_TRUNK_CONTACT_USER", contact)):
-        if value is not None and not _TRUNK_USER_RE.match(value):
+        if value is not None and not TRUNK_USER_RE.match(value):
             raise ValueError(
                 f"{name} must be 1-64 letters, digits, '+', '.', '_' or '-', starting with a "
                 "letter, digit or '+'"
             )
-    _check_password(password, "PBX_TRUNK_PASSWORD")
+    check_password(password, "PBX_TRUNK_PASSWORD")
     kwargs.update(
         trunk_registrar=registrar, trunk_user=user, trunk_password=password,
         trunk_contact_user=contact,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.settings import PbxConfig, parse_port
+from deploy.checks import parse_port
+from deploy.settings import PbxConfig
 
 
 def test_settings_errors_name_the_variable(tmp_path: Path) -> None:
