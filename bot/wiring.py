@@ -17,10 +17,11 @@ stack (``telephony``) and the service, and joins them:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,11 +181,23 @@ class Defences:
         await self.logs.close()
 
 
+def never_banned(cfg: PbxConfig) -> list[str]:
+    """Networks no failed login can get banned: ``PBX_BAN_EXEMPT``, the IP trunk's
+    addresses, and the registrar when it is given as an address (one given by name is
+    not resolved here: add its addresses to ``PBX_BAN_EXEMPT``)."""
+    nets = [*cfg.bans.exempt, *cfg.trunk_ips]
+    reg = cfg.registration
+    if reg is not None:
+        with suppress(ValueError):
+            nets.append(str(ipaddress.ip_address(reg.host.strip("[]"))))
+    return nets
+
+
 def pbx_defences(cfg: PbxConfig, service: ConferenceService, ami: AmiClient) -> Defences:
     """Bans on bad logins (``PBX_BAN_*``; the trunk's addresses are never banned), each
     audited, and Asterisk's log rotation (``PBX_LOG_*``), fed by ``ami``."""
     policy = cfg.bans
-    bans = LoginBans(BanFile(cfg.run_dir), ban_keyer([*policy.exempt, *cfg.trunk_ips]),
+    bans = LoginBans(BanFile(cfg.run_dir), ban_keyer(never_banned(cfg)),
                      failures=policy.failures, window=policy.window,
                      seconds=policy.seconds)  # fmt: skip
     bans.subscribe(ami)

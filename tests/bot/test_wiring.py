@@ -36,3 +36,29 @@ def test_pbx_run_dir_wins(tmp_path: Path, monkeypatch, euid: int) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: euid)
     chosen = tmp_path / "chosen"
     assert run_dir(settings(tmp_path, PBX_RUN_DIR=str(chosen))) == chosen
+
+
+def test_the_trunks_are_never_banned(tmp_path: Path) -> None:
+    from bot.wiring import never_banned
+    from deploy.settings import PbxConfig
+
+    cfg = PbxConfig.from_env(
+        {
+            "PBX_TRUNK_IPS": "203.0.113.5",
+            "PBX_BAN_EXEMPT": "10.0.0.0/8",
+            "PBX_TRUNK_REGISTRAR": "sip:198.51.100.9:5080",
+            "PBX_TRUNK_USER": "4930123",
+            "PBX_TRUNK_PASSWORD": "a-long-trunk-password",
+        },
+        tmp_path,
+    )
+    assert set(never_banned(cfg)) >= {"10.0.0.0/8", "203.0.113.5", "198.51.100.9"}
+    by_name = PbxConfig.from_env(
+        {
+            "PBX_TRUNK_REGISTRAR": "sip:sip.example.net",
+            "PBX_TRUNK_USER": "4930123",
+            "PBX_TRUNK_PASSWORD": "a-long-trunk-password",
+        },
+        tmp_path,
+    )
+    assert never_banned(by_name) == []
