@@ -106,6 +106,20 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
             "ready",
         )
         assert "PBX offline" not in shell("rooms", "list", env=bare).stdout
+        # Every listener, as recorded at start, for firewall rules; each TCP one answers.
+        sip_port, ami_port = int(shell.env["PBX_SIP_PORT"]), int(shell.env["PBX_AMI_PORT"])
+        listed = {(x["service"], x["protocol"], x["address"], str(x["port"]), x["public"])
+                  for x in seen["listeners"]}  # fmt: skip
+        assert listed == {
+            ("sip", "udp", "127.0.0.1", str(sip_port), True),
+            ("sip", "tcp", "127.0.0.1", str(sip_port), True),
+            ("rtp", "udp", "127.0.0.1", "31000-31099", True),
+            ("ami", "tcp", "127.0.0.1", str(ami_port), False),
+        }
+        for port in (sip_port, ami_port):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        printed = shell("pbx", "status", env=bare).stdout
+        assert f"tcp 127.0.0.1:{sip_port}" in printed and "(this machine only)" in printed
 
         again = shell("pbx", "start")
         assert again.returncode == 0 and "already running" in again.stderr
