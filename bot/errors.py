@@ -15,13 +15,13 @@ that sees every part, rather than ``deploy/`` depending on the application.
     ConferenceBotError
     ├── DomainError (code, message, field)
     │   ├── InvalidInput, ValidationFailed
-    │   ├── NotFound: RoomNotFound, ServerNotFound, RequestNotFound
-    │   │             (telephony: ParticipantNotFound)
+    │   ├── NotFound: RoomNotFound, ServerNotFound, RequestNotFound, ParticipantNotFound
     │   ├── Conflict: DuplicateName, DuplicateConferenceId, ConferenceIdIsExtension,
     │   │             ServerExists, DeletionAlreadyPending, RequestAlreadyDecided
     │   ├── RoomLimitReached, ServerNotEmpty, RoomGone, NotAllowed
     │   ├── ChangeNotApplied (saved, but the PBX has not taken it yet)
-    │   └── (telephony: PbxUnavailable, PbxActionFailed)
+    │   ├── PbxUnavailable, NobodyInCall, AmbiguousCaller (actions on a live call)
+    │   └── (telephony: PbxActionFailed)
     ├── SettingsError
     └── DatabaseUnusable
         └── SchemaTooNew
@@ -131,6 +131,36 @@ class ChangeNotApplied(DomainError):
     applies it once the PBX answers; ``message`` says so, and what still holds meanwhile."""
 
     code = "change_not_applied"
+
+
+class PbxUnavailable(DomainError):
+    """The phone system is not running or does not answer (here, not in ``telephony``, so
+    the service can refuse actions on a live call without knowing how calls are run)."""
+
+    code = "pbx_unavailable"
+
+    def __init__(
+        self,
+        message: str = "The phone system (PBX) is offline right now; try again "
+        "in a minute. Room changes are saved and reach it when it is back.",
+    ) -> None:
+        super().__init__(message)
+
+
+class ParticipantNotFound(NotFound):
+    code = "participant_not_found"
+
+
+class NobodyInCall(DomainError):
+    """An action on a live call for a room nobody is in."""
+
+    code = "nobody_in_call"
+
+
+class AmbiguousCaller(DomainError):
+    """The caller given matches several people in the call; the message lists them."""
+
+    code = "ambiguous_caller"
 
 
 class NotAllowed(DomainError):

@@ -9,6 +9,7 @@ stack (``telephony``) and the service, and joins them:
   service change), PBX actions, and the registration trunk's monitor when one is set;
   ``telephony_for`` the same with the PBX's own credentials and settings;
 - ``live_pbx``: that, connected to a running PBX for the duration of one CLI command;
+  ``call_control`` its actions, as the service's ``CallControl`` for a live call;
 - ``pbx_defences``: what only ``serve`` runs: login bans (audited) and log rotation;
 - ``watch_lockouts``: also only ``serve``'s: the dialplan's lockouts audited, room alerts out;
 - ``Deps``: the typed bundle the Slack front end (``commands``) receives.
@@ -25,6 +26,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.call_control import CallControl
 from bot.config import Settings
 from bot.errors import SettingsError
 from bot.service import ConferenceService
@@ -248,6 +250,11 @@ async def live_pbx(
         await tel.sync.close()
         if tel.trunk is not None:
             await tel.trunk.close()
+
+
+def call_control(tel: Telephony | None) -> CallControl | None:
+    """What the service acts on a live call through (``None``: the PBX is not running)."""
+    return tel.actions if tel is not None else None
 
 
 async def _settled(tel: Telephony, timeout: float = 3.0) -> None:

@@ -1,24 +1,14 @@
 """Telephony failures a person may see: domain errors (``bot.errors``), so they carry a
-stable ``code`` and sit under the program's one root, ``ConferenceBotError``."""
+stable ``code`` and sit under the program's one root, ``ConferenceBotError``.
+
+``PbxUnavailable`` and ``ParticipantNotFound`` live in the core (the service refuses actions
+on a live call with them); they are named here too, where the AMI side raises them."""
 
 from __future__ import annotations
 
-from bot.errors import DomainError, NotFound
+from bot.errors import DomainError, ParticipantNotFound, PbxUnavailable
 
-
-class PbxUnavailable(DomainError):
-    code = "pbx_unavailable"
-
-    def __init__(
-        self,
-        message: str = "The phone system (PBX) is offline right now; try again "
-        "in a minute. Room changes are saved and reach it when it is back.",
-    ) -> None:
-        super().__init__(message)
-
-
-class ParticipantNotFound(NotFound):
-    code = "participant_not_found"
+__all__ = ["ParticipantNotFound", "PbxActionFailed", "PbxUnavailable"]
 
 
 class PbxActionFailed(DomainError):

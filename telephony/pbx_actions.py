@@ -1,6 +1,11 @@
-"""What an admin can do to a live room: list, kick, mute, lock."""
+"""What an admin can do to a live room: list, kick, mute, lock (``bot.call_control``'s
+``CallControl`` over AMI). Each returns once Asterisk confirmed it: the action's Success,
+and for a mute or a kick the tracker seeing the caller's ConfbridgeMute/Unmute or Leave."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 from bot.models import Room
 from telephony.ami import AmiClient
@@ -8,11 +13,16 @@ from telephony.errors import ParticipantNotFound, PbxActionFailed
 from telephony.naming import bridge_name
 from telephony.tracker import Participant, ParticipantTracker
 
+CONFIRM_WITHIN = 3.0  # seconds for the event that shows an action took effect
+
 
 class PbxActions:
-    def __init__(self, ami: AmiClient, tracker: ParticipantTracker) -> None:
+    def __init__(
+        self, ami: AmiClient, tracker: ParticipantTracker, *, confirm_within: float = CONFIRM_WITHIN
+    ) -> None:
         self._ami = ami
         self._tracker = tracker
+        self._confirm_within = confirm_within
 
     @property
     def online(self) -> bool:
@@ -27,6 +37,24 @@ class PbxActions:
                 return person
         raise ParticipantNotFound(f'Nobody matching "{who}" is in room "{room.name}" right now.')
 
+    def _present(self, room: Room, uniqueid: str) -> Participant | None:
+        return next(
+            (p for p in self._tracker.participants(room.id) if p.uniqueid == uniqueid), None
+        )
+
+    async def _confirmed(self, done: Callable[[], bool], what: str) -> None:
+        """Wait for the tracker to show ``done``; Asterisk accepted the action already, so
+        not seeing it in time is reported, never taken as done."""
+        try:
+            async with asyncio.timeout(self._confirm_within):
+                while not done():  # noqa: ASYNC110 (the tracker has no per-change signal)
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise PbxActionFailed(
+                f"The PBX accepted the request to {what} but did not confirm it within "
+                f"{self._confirm_within:g} s; check the room's participants."
+            ) from None
+
     async def kick(self, room: Room, who: str) -> Participant:
         person = self._find(room, who)
         await self._ami.action(
@@ -36,6 +64,9 @@ class PbxActions:
                 "Channel": person.channel,
             }
         )
+        await self._confirmed(
+            lambda: self._present(room, person.uniqueid) is None, f"remove {person.caller}"
+        )
         return person
 
     async def kick_all(self, room: Room) -> int:
@@ -43,6 +74,9 @@ class PbxActions:
         if count:
             await self._ami.action(
                 {"Action": "ConfbridgeKick", "Conference": bridge_name(room.id), "Channel": "all"}
+            )
+            await self._confirmed(
+                lambda: self._tracker.count(room.id) == 0, f'end the call in "{room.name}"'
             )
         return count
 
@@ -55,7 +89,15 @@ class PbxActions:
                 "Channel": person.channel,
             }
         )
-        return person
+
+        def done() -> bool:
+            now = self._present(room, person.uniqueid)
+            if now is None:  # left meanwhile: the mute did not happen
+                raise ParticipantNotFound(f'{person.caller} left room "{room.name}" meanwhile.')
+            return now.muted is muted
+
+        await self._confirmed(done, f"{'mute' if muted else 'unmute'} {person.caller}")
+        return self._present(room, person.uniqueid) or person
 
     async def lock(self, room: Room, locked: bool = True) -> None:
         if not self._tracker.count(room.id):

@@ -1,4 +1,5 @@
-"""``conference-bot rooms list|show|owners|participants|create|edit|delete``."""
+"""``conference-bot rooms list|show|owners|participants|create|edit|delete``; the actions on a
+live call (``mute``, ``kick``, ``lock``, ``end``, ...) are ``bot.cli.calls``'s."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cli import calls
 from bot.cli.output import Context, confirm, table
 from bot.cli.parsing import command, json_flag
 from bot.models import Room
@@ -208,7 +210,10 @@ async def cmd_rooms_delete(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def register(groups: Any) -> None:
-    rooms = groups.add_parser("rooms", help="list, show, create, edit or delete rooms")
+    rooms = groups.add_parser(
+        "rooms",
+        help="list, show, create, edit or delete rooms; mute, kick, lock or end their calls",
+    )
     r = rooms.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag(command(r, "list", cmd_rooms_list, "list the rooms, with live counts", live=True))
     p = command(r, "show", cmd_rooms_show, "show one room")
@@ -222,6 +227,7 @@ def register(groups: Any) -> None:
     p = command(r, "participants", cmd_rooms_participants, "who is in a room right now", live=True)
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
     json_flag(p)
+    calls.register(r)
     p = command(r, "create", cmd_rooms_create, "create a room", live=True, changes_pbx=True)
     p.add_argument("--name", required=True, help="1 to 64 characters, unique ignoring case")
     p.add_argument("--id", required=True, help="conference ID: 3 to 10 digits, unique")

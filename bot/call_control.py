@@ -1,0 +1,66 @@
+"""What the service needs of whatever runs the calls, to act on a live one: who is in a room,
+mute, kick, lock. ``telephony.pbx_actions.PbxActions`` is one (over AMI); the entry points
+hand it to the service, which imports nothing of ``telephony``.
+
+Every action returns only once the PBX confirmed it (the action's answer, and for a mute or a
+kick the caller's new state seen in its events), so a front end never reports as done what
+Asterisk has not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.models import Room
+
+
+class Caller(Protocol):
+    """One person in a call (``telephony.tracker.Participant``)."""
+
+    @property
+    def uniqueid(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def caller_id_num(self) -> str: ...
+
+    @property
+    def caller(self) -> str:
+        """Name and number for people to read."""
+        ...
+
+    @property
+    def joined_at(self) -> float: ...
+
+    @property
+    def muted(self) -> bool: ...
+
+
+class CallControl(Protocol):
+    """Actions on a room's live call; the PBX's failures are domain errors."""
+
+    @property
+    def online(self) -> bool: ...
+
+    def participants(self, room: Room) -> Sequence[Caller]:
+        """Who is in the room's call now, oldest first."""
+        ...
+
+    async def mute(self, room: Room, who: str, muted: bool = True) -> Caller:
+        """Mute (or unmute) the caller on channel ``who``, once confirmed."""
+        ...
+
+    async def kick(self, room: Room, who: str) -> Caller:
+        """Hang up on the caller on channel ``who``; returns once they left."""
+        ...
+
+    async def kick_all(self, room: Room) -> int:
+        """Hang up on everyone; returns how many, once the room is empty."""
+        ...
+
+    async def lock(self, room: Room, locked: bool = True) -> None:
+        """Lock (or unlock) the room: a locked one turns the next caller away."""
+        ...
