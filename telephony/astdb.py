@@ -149,6 +149,10 @@ class AstDbSync:
         self._lock = asyncio.Lock()  # one writer at a time: a resync never undoes a change
         self._catching_up: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        # Checked by the background loops too: a cancellation that lands while an
+        # asyncio.timeout() expires can surface as TimeoutError and be retried like any
+        # failure, so cancelling alone could leave a loop running (seen: close() hung).
+        self._closed = False
         self._known: set[int] = set()  # the rooms the last resync read
         self._deleted: set[int] = set()  # deleted here, callers not yet sent home
 
@@ -281,7 +285,7 @@ class AstDbSync:
     async def _catch_up(self) -> None:
         loop = asyncio.get_running_loop()
         failing_since: float | None = None
-        while self._reached < self._wanted:
+        while self._reached < self._wanted and not self._closed:
             if self._ami.connected:
                 try:
                     await self.resync()
@@ -320,7 +324,7 @@ class AstDbSync:
     async def _watch(self, interval: float) -> None:
         seen: int | None = None
         failing = False
-        while True:
+        while not self._closed:
             try:
                 version = await self._rooms.data_version()
             except Exception:  # the database is the service's to report; keep watching
@@ -334,10 +338,13 @@ class AstDbSync:
             await asyncio.sleep(interval)
 
     async def close(self) -> None:
+        self._closed = True
         tasks = [t for t in (self._catching_up, self._watcher) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # Each loop ends at its next check of _closed at the latest.
+            await asyncio.wait(tasks, timeout=max(self._retry_interval, WATCH_INTERVAL) + 5)
 
     async def _apply_room(self, change: RoomChange) -> None:
         if change.kind == "deleted":
