@@ -4,18 +4,14 @@ each new ban; a ban running out is only audited."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks.bans import ban_added
-from commands.notify import slack_error
+from commands.notify import post_to_admins
 from telephony.bans import BanListener, BanNotice
-
-log = logging.getLogger(__name__)
 
 
 class BanSource(Protocol):
@@ -46,10 +42,4 @@ class BanAlerts:
         if notice.kind != "added":
             return
         message = ban_added(notice)
-        if not self._channel:
-            log.warning("SLACK_ADMIN_CHANNEL is not set; not posted: %s", message["text"])
-            return
-        try:
-            await self._client.chat_postMessage(channel=self._channel, **message)
-        except SlackApiError as exc:
-            log.error("could not post the ban notice to %s: %s", self._channel, slack_error(exc))
+        await post_to_admins(self._client, self._channel, message, "ban notice")

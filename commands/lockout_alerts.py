@@ -5,15 +5,13 @@ on each room alert once (also one that happened while the bot was away)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks.lockouts import room_alert
-from commands.notify import slack_error
+from commands.notify import post_to_admins
 from telephony.lockout_monitor import AlertListener, RoomAlert
 
 
@@ -21,9 +19,6 @@ class AlertSource(Protocol):
     """What the alerts use of the lockout monitor: its listeners."""
 
     def add_listener(self, listener: AlertListener) -> Callable[[], None]: ...
-
-
-log = logging.getLogger(__name__)
 
 
 class LockoutAlerts:
@@ -50,10 +45,4 @@ class LockoutAlerts:
     async def on_alert(self, alert: RoomAlert) -> None:
         """Listener: one post per alert."""
         message = room_alert(alert, self._lock_for)
-        if not self._channel:
-            log.warning("SLACK_ADMIN_CHANNEL is not set; not posted: %s", message["text"])
-            return
-        try:
-            await self._client.chat_postMessage(channel=self._channel, **message)
-        except SlackApiError as exc:
-            log.error("could not post the PIN alert to %s: %s", self._channel, slack_error(exc))
+        await post_to_admins(self._client, self._channel, message, "PIN alert")

@@ -1,4 +1,5 @@
-"""Telling one person something when there is no response_url to answer on."""
+"""Telling one person something when there is no response_url to answer on, and posting
+to the admins' channel."""
 
 from __future__ import annotations
 
@@ -42,3 +43,18 @@ def metadata(view: Mapping[str, Any]) -> dict[str, Any]:
 
 def slack_error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error")
+
+
+async def post_to_admins(
+    client: AsyncWebClient, channel: str | None, message: Mapping[str, Any], what: str
+) -> None:
+    """Post ``message`` (``text`` and ``blocks``) to the admins' channel. Without one
+    (``SLACK_ADMIN_CHANNEL`` unset), or when Slack refuses, a log line says so: an alert
+    never raises into the PBX event that caused it."""
+    if not channel:
+        log.warning("SLACK_ADMIN_CHANNEL is not set; not posted: %s", message["text"])
+        return
+    try:
+        await client.chat_postMessage(channel=channel, **message)
+    except SlackApiError as exc:
+        log.error("could not post the %s to %s: %s", what, channel, slack_error(exc))

@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks.trunk import trunk_back, trunk_lost
-from commands.notify import slack_error
+from commands.notify import post_to_admins
 from telephony.registration import RegistrationMonitor, TrunkState
 
 log = logging.getLogger(__name__)
@@ -147,10 +146,4 @@ class TrunkAlerts:
     async def _post(self, notice: Notice) -> None:
         render = trunk_lost if notice.kind == "lost" else trunk_back
         message = render(notice.state, notice.down_since, notice.at)
-        if not self._channel:
-            log.warning("SLACK_ADMIN_CHANNEL is not set; not posted: %s", message["text"])
-            return
-        try:
-            await self._client.chat_postMessage(channel=self._channel, **message)
-        except SlackApiError as exc:
-            log.error("could not post the trunk notice to %s: %s", self._channel, slack_error(exc))
+        await post_to_admins(self._client, self._channel, message, "trunk notice")
