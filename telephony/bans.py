@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from telephony.ami import AmiClient
+from telephony.background import Background
 from telephony.errors import PbxActionFailed, PbxUnavailable
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class LoginBans:
         self._reload_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._expiry: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background(log, "login ban task failed")
         self.forged = 0  # events whose RemoteAddress came twice (diagnostics, tests)
         self._list_broken = False
 
@@ -226,7 +227,7 @@ class LoginBans:
         return lambda: self._listeners.remove(listener)
 
     async def close(self) -> None:
-        tasks = [*self._tasks, *([self._expiry] if self._expiry is not None else [])]
+        tasks = [*self._background.tasks, *([self._expiry] if self._expiry is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -273,7 +274,7 @@ class LoginBans:
         count = self._counter.record(key, now)
         if count >= self.failures:
             self._pending.add(key)
-            self._spawn(self._ban(key, now, count))
+            self._background.spawn(self._ban(key, now, count))
 
     async def _ban(self, key: str, now: float, count: int) -> None:
         accounts = tuple(self._accounts.pop(key, ()))
@@ -346,19 +347,9 @@ class LoginBans:
 
     def _tell(self, notice: BanNotice) -> None:
         for listener in list(self._listeners):
-            self._spawn(listener(notice))
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("login ban task failed", exc_info=task.exception())
+            self._background.spawn(listener(notice))
 
     async def wait_idle(self) -> None:
         """Return once every ban under way and every listener has finished (tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._background.tasks:
+            await asyncio.gather(*list(self._background.tasks), return_exceptions=True)

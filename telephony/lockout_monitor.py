@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from bot import errors
 from bot.models import Room
 from telephony.ami import AmiClient
+from telephony.background import Background
 from telephony.errors import PbxActionFailed, PbxUnavailable
 from telephony.lockouts import (
     Lockout,
@@ -108,7 +109,7 @@ class LockoutMonitor:
         self._prune_every = prune_every
         self._listeners: list[AlertListener] = []
         self._handled: set[tuple[str, int]] = set()  # (family, since) audited by this bot
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._background = Background(log, "lockout handler failed")
         self._housekeeping: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -125,11 +126,11 @@ class LockoutMonitor:
 
     async def wait_idle(self) -> None:
         """Return once every event seen so far is handled (tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._background.tasks:
+            await asyncio.gather(*list(self._background.tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        tasks = list(self._tasks) + ([self._housekeeping] if self._housekeeping else [])
+        tasks = list(self._background.tasks) + ([self._housekeeping] if self._housekeeping else [])
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -139,7 +140,7 @@ class LockoutMonitor:
     def _on_user_event(self, msg: Mapping[str, Any]) -> None:
         event = LockoutEvent.parse(msg)
         if event is not None:
-            self._spawn(self.handle(event))
+            self._background.spawn(self.handle(event))
 
     async def handle(self, event: LockoutEvent) -> None:
         """One ``ConferenceLockout`` event."""
@@ -281,13 +282,3 @@ class LockoutMonitor:
                 log.debug("lockout prune skipped: %s", exc)
 
     # -- tasks ----------------------------------------------------------------------------
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("lockout handler failed", exc_info=task.exception())

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from telephony.ami import AmiClient
+from telephony.background import Background
 from telephony.registration_log import RegistrationFailure
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class RegistrationMonitor:
         self._state = TrunkState(TrunkStatus.UNKNOWN, clock())
         self._last_known: TrunkState | None = None  # the last state that was not unknown
         self._listeners: list[TrunkListener] = []
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._background = Background(log, "trunk monitor task failed")
         self._generation = 0  # bumped by every update; an older one in flight yields
         self._changed = asyncio.Event()
         self._ami: AmiClient | None = None
@@ -265,7 +266,7 @@ class RegistrationMonitor:
         if event is None or event.channel_type.upper() != "PJSIP" or not self._ours(event):
             return
         self._generation += 1
-        self._spawn(self._apply_event(event, self._generation))
+        self._background.spawn(self._apply_event(event, self._generation))
 
     def _ours(self, event: RegistryEvent) -> bool:
         known = self._state
@@ -367,7 +368,7 @@ class RegistrationMonitor:
         self._changed.set()
         self._log_change(new)
         for listener in list(self._listeners):
-            self._spawn(listener(new))
+            self._background.spawn(listener(new))
 
     def _log_change(self, new: TrunkState) -> None:
         # The first state is the caller's to report (serve's startup line, pbx status);
@@ -378,17 +379,7 @@ class RegistrationMonitor:
         if last is not None and (last.status, last.reason) != (new.status, new.reason):
             log.log(logging.WARNING if new.down else logging.INFO, "trunk: %s", new.summary())
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("trunk monitor task failed", exc_info=task.exception())
-
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._background.tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._background.tasks, return_exceptions=True)

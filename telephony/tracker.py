@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,6 +11,7 @@ from typing import Any
 from panoramisk.message import Message
 
 from telephony.ami import AmiClient
+from telephony.background import Background
 from telephony.naming import bridge_name, room_of
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ParticipantTracker:
         self._listeners: list[Listener] = []
         self._reconciling = False
         self._replay: list[Message] = []
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._background = Background(log, "tracker listener failed")
         self.online = False
         self._ami: AmiClient | None = None
 
@@ -259,14 +259,7 @@ class ParticipantTracker:
 
     def _emit(self, update: Update) -> None:
         for listener in list(self._listeners):
-            task = asyncio.ensure_future(listener(update))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("tracker listener failed", exc_info=task.exception())
+            self._background.spawn(listener(update))
 
 
 def _float(value: Any) -> float | None:

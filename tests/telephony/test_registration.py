@@ -205,7 +205,7 @@ def monitor_on(ami: FakeAmi, log: FakeLog | None = None, **kw: Any) -> Registrat
 async def settle(monitor: RegistrationMonitor) -> None:
     for _ in range(20):
         await asyncio.sleep(0)
-    await asyncio.gather(*monitor._tasks)
+    await asyncio.gather(*monitor._background.tasks)
 
 
 async def test_refresh_then_events() -> None:
