@@ -69,7 +69,10 @@ async def key_in(
             wait_for_hangup=wait_for_hangup, tag=tag,
         )  # fmt: skip
     build = rfc4733_packets if method == "rfc4733" else inband_packets
-    pcap = write_pcap(work / f"{tag}.pcap", build(keys))
+    # A second of silence first, as a phone's user would wait for the prompt: keys sent
+    # before the IVR's first Read() are lost (it starts 0.2 s after answer, later under
+    # load; 0.5 s of lead failed once in a fresh-clone run).
+    pcap = write_pcap(work / f"{tag}.pcap", build(keys, lead_ms=1000))
     return await pbx.sipp.call_pcap(
         "800", pcap, telephone_event=method == "rfc4733", caller=caller, password=password,
         hold_ms=hold_ms, wait_for_hangup=wait_for_hangup, tag=tag,
