@@ -35,10 +35,32 @@ class Room:
     created_at: str
     updated_by: str
     updated_at: str
+    # Call options (issue 11). The moderator PIN admits as a ConfBridge admin (exempt from
+    # the limit and the lock, marked); like the PIN it is never shown to non-owners.
+    moderator_pin: str | None = None
+    wait_for_moderator: bool = False  # callers hear music until a moderator joins
+    end_with_moderator: bool = False  # the call ends when the last moderator leaves
+    start_muted: bool = False  # callers (not moderators) join muted
+    lobby: bool = False  # ask an owner before letting each caller in
+    join_notes: bool = False  # post join/leave notes in the dial-in card's thread
 
     @property
     def has_pin(self) -> bool:
         return self.pin is not None
+
+    @property
+    def has_moderator_pin(self) -> bool:
+        return self.moderator_pin is not None
+
+    def options(self) -> dict[str, bool]:
+        """The call options, by name (as the CLI's flags and the audit log name them)."""
+        return {
+            "wait_for_moderator": self.wait_for_moderator,
+            "end_with_moderator": self.end_with_moderator,
+            "start_muted": self.start_muted,
+            "lobby": self.lobby,
+            "join_notes": self.join_notes,
+        }
 
     def public_dict(self) -> dict[str, Any]:
         """Everything but the PIN, safe to show to anyone."""
@@ -46,6 +68,8 @@ class Room:
             "name": self.name,
             "conference_id": self.conference_id,
             "has_pin": self.has_pin,
+            "has_moderator_pin": self.has_moderator_pin,
+            **self.options(),
             "max_participants": self.max_participants,
             "language": self.language,
             "created_by": self.created_by,

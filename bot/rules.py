@@ -107,6 +107,25 @@ def clean_pin(value: str | None) -> str | None:
     return pin
 
 
+def clean_moderator_pin(value: str | None, pin: str | None) -> str | None:
+    """A moderator PIN: 4 to 10 digits, not the room's PIN (``pin``); empty means none."""
+    if value is None or not value.strip():
+        return None
+    found = value.strip()
+    if not all_digits(found) or not 4 <= len(found) <= 10:
+        raise InvalidInput(
+            "The moderator PIN must be 4 to 10 digits, or left empty for none.",
+            field="moderator_pin",
+        )
+    if found == pin:
+        raise InvalidInput(
+            "The moderator PIN must differ from the room's PIN: callers who know the PIN "
+            "would join as moderators. Choose another.",
+            field="moderator_pin",
+        )
+    return found
+
+
 def clean_max_participants(value: int | str) -> int:
     try:
         count = int(str(value).strip())

@@ -32,12 +32,15 @@ from telephony.naming import (
     EXTENSION_KEY,
     LANG_KEY,
     MAX_KEY,
+    MODPIN_KEY,
     NUMBER_KEY,
+    OPTS_KEY,
     PIN_KEY,
     ROOM_KEY,
     ROOMS_FAMILY,
     SERVER_FAMILY,
     bridge_name,
+    option_letters,
     room_family,
     room_of,
     stored_conference_id,
@@ -96,6 +99,10 @@ def room_pending(change: RoomChange, waited: float) -> str:
         held.append(f"the limit is still {before.max_participants}")
     if before.language != room.language:
         held.append("callers still hear the old prompts")
+    if before.moderator_pin != room.moderator_pin:
+        held.append("the old moderator PIN still applies")
+    if option_letters(before.options()) != option_letters(room.options()):
+        held.append("the old call options still apply")
     still = "; ".join(held) or "callers still get the old settings"
     return (
         f"The change to room {name} is saved, but {late}, and it still has the old "
@@ -119,9 +126,10 @@ def server_pending(server: Server | None, waited: float) -> str:
     )
 
 
-def _stored(room: Room) -> tuple[str, str, int, str]:
+def _stored(room: Room) -> tuple[str, str, int, str, str, str]:
     """What AstDB holds of a room (besides its stable id, which never changes)."""
-    return room.conference_id, room.pin or "", room.max_participants, room.language
+    return (room.conference_id, room.pin or "", room.max_participants, room.language,
+            room.moderator_pin or "", option_letters(room.options()))  # fmt: skip
 
 
 class AstDbSync:
@@ -207,6 +215,8 @@ class AstDbSync:
         await self._put(family, PIN_KEY, room.pin or "")
         await self._put(family, MAX_KEY, str(room.max_participants))
         await self._put(family, LANG_KEY, room.language)
+        await self._put(family, MODPIN_KEY, room.moderator_pin or "")
+        await self._put(family, OPTS_KEY, option_letters(room.options()))
         await self._put(family, ROOM_KEY, str(room.id))
 
     async def write_server(self, server: Server | None) -> None:

@@ -12,6 +12,10 @@ AstDB layout (written by ``telephony.astdb``)::
     conference/rooms/<CONFID>/pin     = PIN digits, or empty for none
     conference/rooms/<CONFID>/max     = participant limit
     conference/rooms/<CONFID>/lang    = en | es
+    conference/rooms/<CONFID>/modpin  = moderator PIN digits, or empty for none
+    conference/rooms/<CONFID>/opts    = call options, one letter each (empty: none):
+                                        w wait for a moderator, e end with the last
+                                        moderator, m start muted, l lobby
 
 A bridge is named after the room's stable id, not its conference ID, so a re-numbered room
 keeps its calls.
@@ -42,6 +46,11 @@ NUMBER_KEY = "number"
 PIN_KEY = "pin"
 MAX_KEY = "max"
 LANG_KEY = "lang"
+MODPIN_KEY = "modpin"
+OPTS_KEY = "opts"
+# The letters of OPTS_KEY, by Room field (join_notes is the bot's alone: not in AstDB).
+OPTION_LETTERS = {"wait_for_moderator": "w", "end_with_moderator": "e", "start_muted": "m",
+                  "lobby": "l"}  # fmt: skip
 ROOM_KEY = "room"
 
 # Lockouts: families under LOCKOUTS_FAMILY and the keys in them (extensions.conf's
@@ -77,6 +86,11 @@ def room_of(bridge: str) -> int | None:
         return None
     rest = bridge[len(BRIDGE_PREFIX) :]
     return int(rest) if rest.isdigit() else None
+
+
+def option_letters(options: dict[str, bool]) -> str:
+    """The ``opts`` value of a room's call options (``Room.options()``): "wml", or ""."""
+    return "".join(letter for name, letter in OPTION_LETTERS.items() if options.get(name))
 
 
 def room_family(conference_id: str) -> str:

@@ -29,8 +29,11 @@ from bot.repository import dbfile, schema
 
 _ROOM_COLUMNS = (
     "id, name, conference_id, pin, max_participants, language,"
-    " created_by, created_at, updated_by, updated_at"
+    " created_by, created_at, updated_by, updated_at, moderator_pin, wait_for_moderator,"
+    " end_with_moderator, start_muted, lobby, join_notes"
 )
+# The call options, as columns (stored 0/1) and as ``Room`` fields.
+ROOM_OPTIONS = ("wait_for_moderator", "end_with_moderator", "start_muted", "lobby", "join_notes")
 _REQUEST_COLUMNS = (
     "id, room_id, room_name, conference_id, requester, reason, status,"
     " created_at, decided_by, decided_at"
@@ -38,7 +41,10 @@ _REQUEST_COLUMNS = (
 
 
 def _room(row: Sequence[Any]) -> Room:
-    return Room(*row)
+    values = list(row)
+    for i in range(11, 16):
+        values[i] = bool(values[i])
+    return Room(*values)
 
 
 def _request(row: Sequence[Any]) -> DeletionRequest:
@@ -186,24 +192,18 @@ class Repository:
         language: str,
         actor: str,
         now: str,
+        moderator_pin: str | None = None,
+        options: dict[str, bool] | None = None,
     ) -> int:
+        flags = [int(bool((options or {}).get(name, False))) for name in ROOM_OPTIONS]
         return await self._exec(
             "INSERT INTO rooms (name, name_key, conference_id, pin, max_participants, language,"
-            " created_by, created_at, updated_by, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                name,
-                name_key,
-                conference_id,
-                pin,
-                max_participants,
-                language,
-                actor,
-                now,
-                actor,
-                now,
-            ),
-        )
+            " created_by, created_at, updated_by, updated_at, moderator_pin, "
+            + ", ".join(ROOM_OPTIONS)
+            + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, name_key, conference_id, pin, max_participants, language, actor, now,
+             actor, now, moderator_pin, *flags),
+        )  # fmt: skip
 
     async def update_room(
         self,
@@ -217,12 +217,18 @@ class Repository:
         language: str,
         actor: str,
         now: str,
+        moderator_pin: str | None = None,
+        options: dict[str, bool] | None = None,
     ) -> None:
+        flags = [int(bool((options or {}).get(name, False))) for name in ROOM_OPTIONS]
         await self._exec(
             "UPDATE rooms SET name = ?, name_key = ?, conference_id = ?, pin = ?,"
-            " max_participants = ?, language = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-            (name, name_key, conference_id, pin, max_participants, language, actor, now, room_id),
-        )
+            " max_participants = ?, language = ?, updated_by = ?, updated_at = ?,"
+            " moderator_pin = ?, " + ", ".join(f"{o} = ?" for o in ROOM_OPTIONS)
+            + " WHERE id = ?",
+            (name, name_key, conference_id, pin, max_participants, language, actor, now,
+             moderator_pin, *flags, room_id),
+        )  # fmt: skip
 
     async def delete_room(self, room_id: int) -> None:
         await self._exec("DELETE FROM rooms WHERE id = ?", (room_id,))
@@ -406,6 +412,10 @@ class Repository:
             )
             for r in rows
         ]
+
+    # -- recordings (issue 11) ----------------------------------------------------------------
+
+    # -- lobby requests (issue 11) ------------------------------------------------------------
 
 
 def is_unique_violation(exc: BaseException) -> bool:

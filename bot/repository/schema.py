@@ -103,6 +103,51 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT id, created_by, 'migration', created_at FROM rooms
         WHERE created_by LIKE 'slack:%';
     """,
+    # 5: running the call (issue 11): a room's moderator PIN and call options; recordings
+    # (uploaded to Slack once stopped); callers waiting in a room's lobby for an owner
+    """
+    ALTER TABLE rooms ADD COLUMN moderator_pin TEXT;
+    ALTER TABLE rooms ADD COLUMN wait_for_moderator INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN end_with_moderator INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN start_muted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN lobby INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN join_notes INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id INTEGER REFERENCES rooms(id) ON DELETE SET NULL,
+        room_name TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        started_by TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        stopped_by TEXT,
+        stopped_at TEXT,
+        status TEXT NOT NULL DEFAULT 'recording'
+            CHECK (status IN ('recording', 'stopped', 'uploaded', 'failed', 'deleted')),
+        channel TEXT,
+        file_id TEXT,
+        uploaded_at TEXT,
+        error TEXT
+    );
+    CREATE INDEX recordings_room ON recordings(room_id);
+    CREATE TABLE lobby_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id INTEGER REFERENCES rooms(id) ON DELETE CASCADE,
+        room_name TEXT NOT NULL,
+        uniqueid TEXT NOT NULL UNIQUE,
+        caller_number TEXT NOT NULL DEFAULT '',
+        caller_name TEXT NOT NULL DEFAULT '',
+        endpoint TEXT NOT NULL DEFAULT '',
+        channel TEXT,
+        ts TEXT,
+        status TEXT NOT NULL DEFAULT 'waiting'
+            CHECK (status IN ('waiting', 'admitted', 'refused', 'timeout', 'left')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT
+    );
+    CREATE INDEX lobby_requests_waiting ON lobby_requests(status);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,7 +16,20 @@ def audit_view(room: Room) -> dict[str, Any]:
         "has_pin": room.has_pin,
         "max_participants": room.max_participants,
         "language": room.language,
+        "has_moderator_pin": room.has_moderator_pin,
+        **room.options(),
     }
+
+
+# How each call option reads in a summary: (when on, when off).
+OPTION_TEXT = {
+    "wait_for_moderator": ("callers wait for a moderator", "callers need no moderator"),
+    "end_with_moderator": ("the call ends with the last moderator",
+                           "the call goes on without moderators"),
+    "start_muted": ("callers join muted", "callers join unmuted"),
+    "lobby": ("callers wait to be admitted", "callers join without asking"),
+    "join_notes": ("join/leave notes on", "join/leave notes off"),
+}  # fmt: skip
 
 
 def room_summary(room: Room) -> str:
@@ -44,4 +57,15 @@ def describe_changes(before: Room, after: Room) -> list[str]:
         parts.append(f"limit {before.max_participants} -> {after.max_participants}")
     if before.language != after.language:
         parts.append(f"language {before.language} -> {after.language}")
+    if before.moderator_pin != after.moderator_pin:
+        if after.moderator_pin is None:
+            parts.append("moderator PIN removed")
+        elif before.moderator_pin is None:
+            parts.append("moderator PIN set")
+        else:
+            parts.append("moderator PIN changed")
+    old, new = before.options(), after.options()
+    for name, (on, off) in OPTION_TEXT.items():
+        if old[name] != new[name]:
+            parts.append(on if new[name] else off)
     return parts

@@ -17,6 +17,7 @@ from bot.rules import (
     clean_conference_id,
     clean_language,
     clean_max_participants,
+    clean_moderator_pin,
     clean_name,
     clean_pin,
     name_key,
@@ -34,6 +35,28 @@ class _Unset:
 
 # "Not given" for ``update_room``: only the values given change (``pin=None`` removes the PIN).
 UNSET: Any = _Unset()
+
+
+def _pin_or_none(pin: str | None) -> str | None:
+    """The PIN as it will be stored, for comparing with a moderator PIN (None if invalid:
+    its own check reports it)."""
+    try:
+        return clean_pin(pin)
+    except errors.DomainError:
+        return None
+
+
+def _clean_options(options: dict[str, bool]) -> dict[str, bool]:
+    """The call options given, each a known name with a yes/no value."""
+    known = Room.__dataclass_fields__  # the options are Room fields
+    names = ("wait_for_moderator", "end_with_moderator", "start_muted", "lobby", "join_notes")
+    unknown = sorted(set(options) - set(names))
+    if unknown or not set(names) <= set(known):
+        raise errors.InvalidInput(
+            f"Unknown call option(s): {', '.join(unknown)}. Known: {', '.join(names)}.",
+            field="options",
+        )
+    return {name: bool(value) for name, value in options.items()}
 
 
 class RoomsMixin(AccessMixin):
@@ -110,16 +133,21 @@ class RoomsMixin(AccessMixin):
         max_participants: int | str = MAX_PARTICIPANTS,
         language: str = "en",
         role: Role = Role.ADMIN,
+        moderator_pin: str | None = None,
+        options: dict[str, bool] | None = None,
     ) -> Room:
         """Create a room. Invalid values are all reported at once (``ValidationFailed``).
-        A Slack user who creates a room owns it; guests may not create rooms."""
+        A Slack user who creates a room owns it; guests may not create rooms. ``options``:
+        the call options by name (``Room.options()``), off when not given."""
         await self.refuse_guest(actor, role, "create rooms", "room")
+        flags = _clean_options(options or {})
         values = validate_all(
             name=lambda: clean_name(name),
             conference_id=lambda: clean_conference_id(conference_id),
             pin=lambda: clean_pin(pin),
             max_participants=lambda: clean_max_participants(max_participants),
             language=lambda: clean_language(language),
+            moderator_pin=lambda: clean_moderator_pin(moderator_pin, _pin_or_none(pin)),
         )
         async with self.repo.write() as repo:
             await self._server_in(repo)
@@ -143,6 +171,8 @@ class RoomsMixin(AccessMixin):
                     language=values["language"],
                     actor=actor,
                     now=now,
+                    moderator_pin=values["moderator_pin"],
+                    options=flags,
                 )
             except Exception as exc:
                 if is_unique_violation(exc):  # a race lost to another process
@@ -176,9 +206,13 @@ class RoomsMixin(AccessMixin):
         max_participants: int | str = UNSET,
         language: str = UNSET,
         role: Role = Role.ADMIN,
+        moderator_pin: str | None = UNSET,
+        options: dict[str, bool] | None = None,
     ) -> Room:
-        """Change a room; only the values given change. ``pin=None`` removes the PIN.
-        Only the room's owners and admins may (``NotAllowed``, audited, for others)."""
+        """Change a room; only the values given change. ``pin=None`` removes the PIN,
+        ``moderator_pin=None`` the moderator PIN; ``options`` changes the call options it
+        names. Only the room's owners and admins may (``NotAllowed``, audited, for others)."""
+        flags = _clean_options(options or {})
         checks: dict[str, Any] = {}
         if name is not UNSET:
             checks["name"] = lambda: clean_name(name)
@@ -193,6 +227,12 @@ class RoomsMixin(AccessMixin):
         async with self._writing() as repo:
             before = await self._find(repo, ref)
             await self._require_manager(repo, before, actor, role, "edit it", "room.refused")
+            new_pin = _pin_or_none(pin) if pin is not UNSET else before.pin
+            if moderator_pin is not UNSET:
+                checks["moderator_pin"] = lambda: clean_moderator_pin(moderator_pin, new_pin)
+            elif before.moderator_pin is not None and pin is not UNSET:
+                checks["moderator_pin"] = lambda: clean_moderator_pin(before.moderator_pin,
+                                                                      new_pin)  # fmt: skip
             values = validate_all(**checks)  # after: a refusal is audited whatever was typed
             wanted = replace(
                 before,
@@ -201,6 +241,12 @@ class RoomsMixin(AccessMixin):
                 pin=values.get("pin", before.pin),
                 max_participants=values.get("max_participants", before.max_participants),
                 language=values.get("language", before.language),
+                moderator_pin=values.get("moderator_pin", before.moderator_pin),
+                wait_for_moderator=flags.get("wait_for_moderator", before.wait_for_moderator),
+                end_with_moderator=flags.get("end_with_moderator", before.end_with_moderator),
+                start_muted=flags.get("start_muted", before.start_muted),
+                lobby=flags.get("lobby", before.lobby),
+                join_notes=flags.get("join_notes", before.join_notes),
             )
             changes = describe_changes(before, wanted)
             if not changes:
@@ -218,6 +264,8 @@ class RoomsMixin(AccessMixin):
                 language=wanted.language,
                 actor=actor,
                 now=now_iso(),
+                moderator_pin=wanted.moderator_pin,
+                options=wanted.options(),
             )
             if before.pin != wanted.pin:
                 # A new PIN never reaches a channel that was shown the old one (changing it

@@ -21,16 +21,14 @@ async def test_rooms_from_before_owners_are_owned_by_their_slack_creator_only(
     ids = {}
     async with old.write() as repo:
         for name, cid, creator in [("Sales", "111", "slack:U1"), ("Board", "222", "cli:root")]:
-            ids[name] = await repo.insert_room(
-                name=name,
-                name_key=name.lower(),
-                conference_id=cid,
-                pin=None,
-                max_participants=10,
-                language="en",
-                actor=creator,
-                now="2026-01-01T00:00:00Z",
-            )
+            # The previous release's columns (later ones added more).
+            ids[name] = await repo._exec(
+                "INSERT INTO rooms (name, name_key, conference_id, pin, max_participants,"
+                " language, created_by, created_at, updated_by, updated_at)"
+                " VALUES (?, ?, ?, NULL, 10, 'en', ?, ?, ?, ?)",
+                (name, name.lower(), cid, creator, "2026-01-01T00:00:00Z", creator,
+                 "2026-01-01T00:00:00Z"),
+            )  # fmt: skip
     await old.close()
 
     upgraded = ConferenceService(await Repository.open(path))

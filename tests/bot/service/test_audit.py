@@ -27,6 +27,12 @@ async def test_audit_records_changes_without_pins(service: ConferenceService) ->
         "has_pin": False,
         "max_participants": 10,
         "language": "en",
+        "has_moderator_pin": False,
+        "wait_for_moderator": False,
+        "end_with_moderator": False,
+        "start_muted": False,
+        "lobby": False,
+        "join_notes": False,
     }
     assert update.after is not None and update.after["has_pin"] is True
     dump = repr(entries)
