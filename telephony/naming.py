@@ -27,6 +27,15 @@ Lockouts (written by the dialplan itself, read and cleared by ``telephony.lockou
     conference/lockouts/room/<ROOM>/fails|callers|alerted|reported|until
 
 ``<ROOM>`` is the room's stable id; ``<CALLER>`` is :func:`caller_key`.
+
+A live call's state the dialplan needs (written by the bot) and the lobby (both sides)::
+
+    conference/live/<ROOM>/recording        = 1 while the room's call is recorded: callers
+                                              joining hear so first (absent: not recorded)
+    conference/lobby/<ROOM>/<UNIQUEID>      = waiting (the dialplan, when the caller starts
+                                              waiting) | admit | refuse (the bot, on an
+                                              owner's click); the dialplan deletes it when
+                                              the caller stops waiting
 """
 
 from __future__ import annotations
@@ -70,6 +79,25 @@ IVR_GROUP = "ivr-calls"
 CALLER_SEPARATOR = "~"
 _CALLER_NUMBER = re.compile(r"[^0-9A-Za-z+]")
 _ENDPOINT = re.compile(r"[^-_.0-9A-Za-z]")
+
+# A live call's state for the dialplan, and the lobby (see the module's docstring).
+LIVE_FAMILY = f"{FAMILY}/live"
+RECORDING_KEY = "recording"
+LOBBY_FAMILY = f"{FAMILY}/lobby"
+LOBBY_WAITING = "waiting"
+LOBBY_ADMIT = "admit"
+LOBBY_REFUSE = "refuse"
+
+
+def live_family(room_id: int) -> str:
+    """``conference/live/<ROOM>``: what the dialplan reads of a room's live call."""
+    return f"{LIVE_FAMILY}/{room_id}"
+
+
+def lobby_family(room_id: int) -> str:
+    """``conference/lobby/<ROOM>``: one key per caller waiting (by channel Uniqueid)."""
+    return f"{LOBBY_FAMILY}/{room_id}"
+
 
 # An AstDB key as DBGetTree gives it: "/conference/rooms/4321/pin"
 _STORED_ROOM = re.compile(rf"^/{re.escape(ROOMS_FAMILY)}/([0-9]+)/")
