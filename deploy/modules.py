@@ -61,4 +61,8 @@ MODULES: tuple[str, ...] = (
     # Conferencing.
     "bridge_softmix.so",
     "app_confbridge.so",
+    # ConfBridge records a call through MixMonitor (ConfbridgeStartRecord).
+    "app_mixmonitor.so",
+    # Music for callers waiting for a moderator (ConfBridge) or in the lobby (StartMusicOnHold).
+    "res_musiconhold.so",
 )

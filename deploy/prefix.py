@@ -58,6 +58,8 @@ PACKAGES: tuple[str, ...] = (
     "asterisk",
     "asterisk-core-sounds-en-gsm",
     "asterisk-core-sounds-es-gsm",
+    # Music on hold (callers waiting for a moderator or in the lobby): usr/share/asterisk/moh.
+    "asterisk-moh-opsound-gsm",
 )
 LANGUAGES: tuple[str, ...] = ("en", "es")
 MARKER = ".conference-bot-prefix.json"
@@ -229,7 +231,13 @@ def inspect_prefix(prefix: Path) -> AsteriskInstall:
         meta = json.loads(marker.read_text())
     except (OSError, ValueError) as exc:
         raise PrefixError(f"unreadable {marker}: {exc}") from exc
-    install = _describe_prefix(prefix, packages=meta.get("packages", {}))
+    packages = meta.get("packages", {}) if isinstance(meta, dict) else {}
+    # A prefix built before a package joined PACKAGES lacks it: rebuilt, not patched, so
+    # every prefix is one consistent resolution of PACKAGES.
+    absent = [p for p in PACKAGES if not isinstance(packages, dict) or p not in packages]
+    if absent:
+        raise PrefixError(f"prefix was built without {', '.join(absent)}")
+    install = _describe_prefix(prefix, packages=packages)
     missing = [m for m in MODULES if not (install.module_dir / m).is_file()]
     if missing:
         raise PrefixError(f"prefix lacks modules: {', '.join(missing)}")

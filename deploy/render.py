@@ -77,6 +77,9 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
         symlink(src, run / "data" / "sounds" / lang)
     if install.data_dir is not None and (install.data_dir / "documentation").is_dir():
         symlink(install.data_dir / "documentation", run / "data" / "documentation")
+    # Music on hold: musiconhold.conf's "moh" is relative to this private astdatadir.
+    if install.data_dir is not None and (install.data_dir / "moh").is_dir():
+        symlink(install.data_dir / "moh", run / "data" / "moh")
 
     if cfg.tls_cert is not None and cfg.tls_key is not None:
         # Private copies, readable by Asterisk alone, whoever owns the originals.
@@ -112,6 +115,7 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
         "ENDPOINTS": endpoints(cfg),
         "PROVIDER_CONTACT_EXTEN": provider_contact_exten(cfg),
         "LOCKOUT_GLOBALS": cfg.lockouts.dialplan_globals(),
+        "CALL_GLOBALS": cfg.call_globals(),
     }
     for tpl in sorted(TEMPLATES.glob("*.conf")):
         text = _render_template(tpl.name, values)

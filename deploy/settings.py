@@ -29,13 +29,16 @@ from deploy.checks import (
     parse_port,
 )
 from deploy.errors import DeployError
-from deploy.lockout_settings import LockoutSettings
+from deploy.lockout_settings import LockoutSettings, parse_duration
 from deploy.policies import BanPolicy, LogPolicy
 
 PID_FILE = "asterisk.pid"
 # AMI is the bot's private control channel: it listens here whatever PBX_SIP_BIND says.
 AMI_ADDRESS = "127.0.0.1"
 SRTP_MODES = ("optional", "required")
+# How long a caller waits in a room's lobby for an owner's decision (PBX_LOBBY_TIMEOUT).
+LOBBY_TIMEOUT = 120
+MAX_LOBBY_TIMEOUT = 3600
 
 
 class PbxError(DeployError):
@@ -77,6 +80,8 @@ class PbxConfig:
     # Bans on bad logins and Asterisk's log rotation (deploy.policies).
     bans: BanPolicy = field(default_factory=BanPolicy)
     logs: LogPolicy = field(default_factory=LogPolicy)
+    # Seconds a caller waits in a room's lobby before a goodbye (the LOBBY_TIMEOUT global).
+    lobby_timeout: int = LOBBY_TIMEOUT
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).expanduser().absolute()
@@ -111,6 +116,8 @@ class PbxConfig:
                 )
         if self.srtp not in SRTP_MODES:
             raise ValueError(f"SRTP mode must be optional or required, got {self.srtp!r}")
+        if not 1 <= self.lobby_timeout <= MAX_LOBBY_TIMEOUT:
+            raise ValueError(f"lobby timeout must be 1 s to 1 h, got {self.lobby_timeout!r} s")
         if self.srtp == "required" and not self.tls:
             raise ValueError(
                 "SRTP required needs TLS (a certificate and key): SRTP keys travel in the "
@@ -194,7 +201,16 @@ class PbxConfig:
         _registration_from_env(get, kwargs)
         kwargs["lockouts"] = LockoutSettings.from_env(get)
         kwargs["bans"], kwargs["logs"] = BanPolicy.from_env(get), LogPolicy.from_env(get)
+        if (v := get("PBX_LOBBY_TIMEOUT")) is not None:
+            seconds = parse_duration("PBX_LOBBY_TIMEOUT", v)
+            if seconds > MAX_LOBBY_TIMEOUT:
+                raise ValueError(f"PBX_LOBBY_TIMEOUT must be at most 1 h, got {v!r}")
+            kwargs["lobby_timeout"] = seconds
         return cls(**kwargs)
+
+    def call_globals(self) -> str:
+        """``[globals]`` lines for the call features of the dialplan: ``LOBBY_TIMEOUT=120``."""
+        return f"LOBBY_TIMEOUT={self.lobby_timeout}"
 
     @property
     def tls(self) -> bool:
@@ -247,6 +263,12 @@ class PbxConfig:
     @property
     def log_dir(self) -> Path:
         return self.run_dir / "log"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Call recordings (mode 0700, files 0600): in Asterisk's spool, which is the run
+        user's when the bot is root (``deploy.ownership``), so Asterisk can write there."""
+        return self.run_dir / "spool" / "recordings"
 
     @property
     def asterisk_conf(self) -> Path:

@@ -1,9 +1,11 @@
 """Ports for the tests: each pytest-xdist worker draws from its own slice of every range, so
 PBXes, sipp and softphones started by parallel workers never pick the same port.
 
-Listening ports come from below the kernel's ephemeral range (32768-60999 by default): a port
-the kernel hands out for "any port" (Asterisk's own resolver sockets, every client
-connection) could otherwise be taken between choosing it and binding it.
+Every range lies below the kernel's ephemeral range (32768-60999 by default): a port the
+kernel hands out for "any port" (each Asterisk's resolver sockets, bound on 0.0.0.0; every
+client connection) could otherwise be taken between choosing it and binding it. (sipp's
+ports were once in 41000-49000: a call failed with "Unable to bind video RTP socket", the
+port held by some Asterisk's resolver.)
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def share(start: int, stop: int) -> range:
     return range(start + index * size, start + (index + 1) * size)
 
 
-LISTEN_PORTS = share(11000, 20000)
-_RTP = share(20000, 40000)
-_SIPP = share(41000, 49000)
+LISTEN_PORTS = share(10000, 13000)
+_RTP = share(13000, 22000)
+_SIPP = share(22000, 32700)
 
 
 def rtp_range(size: int = 200) -> tuple[int, int]:

@@ -57,7 +57,9 @@ def test_rendered_into_the_dialplan(tmp_path: Path) -> None:
                               sounds_dirs={}, version="Asterisk 22.10.0")  # fmt: skip
     render_config(cfg, install, AmiCredentials("bot", "secret-secret"))
     text = (cfg.etc_dir / "extensions.conf").read_text()
-    globals_ = text.split("[globals]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    all_globals = text.split("[globals]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "LOBBY_TIMEOUT=120" in all_globals  # the lobby's (PBX_LOBBY_TIMEOUT)
+    globals_ = [line for line in all_globals if line.startswith("LOCKOUT_")]
     assert globals_ == [
         "LOCKOUT_PIN_TRIES=7", "LOCKOUT_PIN_WINDOW=900", "LOCKOUT_PIN_LOCK=900",
         "LOCKOUT_ROOM_TRIES=20", "LOCKOUT_ROOM_WINDOW=3600", "LOCKOUT_ID_TRIES=10",

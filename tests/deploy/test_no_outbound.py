@@ -425,20 +425,21 @@ def test_the_checker_follows_reachability_not_words(rendered: dict[str, str]) ->
             check(planted(rendered, [(X, "", bad)]))
 
 
-def test_the_ami_account_cannot_originate(rendered: dict[str, str]) -> None:
-    """No ``originate`` write class, and no ``command`` class either (the console's
-    ``channel originate``): only the classes the bot uses (manager.conf lists which action
-    and event needs which; tests/telephony/test_ami_privileges.py checks them live). AMI
-    listens on loopback alone."""
+def test_the_ami_account_has_only_the_classes_it_uses(rendered: dict[str, str]) -> None:
+    """Only the classes the bot uses (manager.conf lists which action and event needs which;
+    tests/telephony/test_ami_privileges.py checks them live): ``originate`` for the recording
+    announcer alone (issue 11; the account can already rewrite and reload this
+    configuration, which decides where calls go), never ``command`` (the console: ``dialplan
+    add``...), ``config``, ``dialplan`` or ``all``. AMI listens on loopback alone."""
     general, *users = parse_ini(rendered["manager.conf"])
     assert general.name == "general" and [u.name for u in users] == [AMI.username]
     assert all(ipaddress.ip_address(a).is_loopback for a in general.get("bindaddr"))
     for user in users:
         write = {c.strip().lower() for w in user.get("write") for c in w.split(",")}
         read = {c.strip().lower() for r in user.get("read") for c in r.split(",")}
-        assert write == {"system", "call", "reporting"}, write
+        assert write == {"system", "call", "reporting", "originate"}, write
         assert read == {"system", "call", "user", "security"}, read
-        assert not (read | write) & {"originate", "command", "all", "config", "dialplan"}
+        assert not (read | write) & {"command", "all", "config", "dialplan"}
         assert user.get("deny") == ["0.0.0.0/0.0.0.0"]
         assert all(ipaddress.ip_network(p).is_loopback for p in user.get("permit"))
 

@@ -28,7 +28,7 @@ from deploy.modules import MODULES
 from deploy.ownership import DEFAULT_RUN_USER, RunUser
 from deploy.ownership import hand_over as real_hand_over
 from deploy.pjsip import REGISTRATION, endpoints
-from deploy.prefix import MARKER, ensure_bundled
+from deploy.prefix import MARKER, PACKAGES, ensure_bundled
 from deploy.process import _log_tail, _open_console, _tail
 from deploy.settings import PbxConfig, PbxError
 from tests.pbx_fixtures import free_both, make_pbx, reachable_dir
@@ -359,7 +359,7 @@ def _fake_prefix(prefix: Path, ran_as: Path) -> None:
     sounds = prefix / "usr" / "share" / "asterisk" / "sounds" / "en"
     sounds.mkdir(parents=True)
     (sounds / "conf-getconfno.gsm").write_bytes(b"")
-    (prefix / MARKER).write_text(json.dumps({"packages": {}}))
+    (prefix / MARKER).write_text(json.dumps({"packages": dict.fromkeys(PACKAGES, "test")}))
 
 
 @as_root

@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from telephony.ami import AmiClient
+from telephony.errors import PbxActionFailed
 from tests.ports import SIPP_CALLS
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
@@ -147,3 +149,28 @@ class Sipp:
         files = (log_file, err_file, stderr_file)
         text = "".join(f.read_text(errors="replace") for f in files if f.exists())
         return SippResult(code, text)
+
+
+# A test's go-ahead to a caller waiting at "!" in its keys (tests/sipp/call.xml): an
+# in-dialog NOTIFY. res_pjsip_notify is not among the product's modules; tests load it.
+GO_AHEAD_MODULE = "res_pjsip_notify.so"
+GO_AHEAD = "conference-test-go"
+
+
+async def allow_go_ahead(ami: AmiClient, etc_dir: Path) -> None:
+    """Load the NOTIFY module into the test's Asterisk (whose configuration is in
+    ``etc_dir``), unless an earlier test did. It declines to load without its
+    configuration file: it holds the one NOTIFY sent, :data:`GO_AHEAD`."""
+    try:
+        await ami.action({"Action": "ModuleCheck", "Module": GO_AHEAD_MODULE})
+    except PbxActionFailed:  # not loaded
+        conf = etc_dir / "pjsip_notify.conf"
+        if not conf.exists():
+            conf.write_text(f"[{GO_AHEAD}]\nEvent => {GO_AHEAD}\n")
+            conf.chmod(0o644)
+        await ami.action({"Action": "ModuleLoad", "Module": GO_AHEAD_MODULE, "LoadType": "load"})
+
+
+async def go_ahead(ami: AmiClient, channel: str) -> None:
+    """Let the caller on ``channel`` (waiting at "!") send its next keys."""
+    await ami.action({"Action": "PJSIPNotify", "Channel": channel, "Option": GO_AHEAD})

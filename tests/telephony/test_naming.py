@@ -11,9 +11,13 @@ from telephony.naming import (
     BRIDGE_PREFIX,
     EXTENSION_KEY,
     LANG_KEY,
+    LIVE_FAMILY,
     MAX_KEY,
+    MODPIN_KEY,
     NUMBER_KEY,
+    OPTS_KEY,
     PIN_KEY,
+    RECORDING_KEY,
     ROOM_KEY,
     SERVER_FAMILY,
     bridge_name,
@@ -46,7 +50,8 @@ def test_the_dialplan_reads_exactly_the_keys_the_sync_writes() -> None:
     assert read == {
         f"{SERVER_FAMILY}/{EXTENSION_KEY}",
         f"{SERVER_FAMILY}/{NUMBER_KEY}",
-        *(f"{room}/{key}" for key in (ROOM_KEY, PIN_KEY, MAX_KEY, LANG_KEY)),
+        *(f"{room}/{key}" for key in (ROOM_KEY, PIN_KEY, MAX_KEY, LANG_KEY, MODPIN_KEY, OPTS_KEY)),
+        f"{LIVE_FAMILY}/${{room}}/{RECORDING_KEY}",
     }
     assert f"ConfBridge({BRIDGE_PREFIX}${{room}})" in text
     assert "telephony/naming.py" in text  # the text copy points at the one definition
