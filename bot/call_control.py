@@ -1,6 +1,7 @@
 """What the service needs of whatever runs the calls, to act on a live one: who is in a room,
-mute, kick, lock. ``telephony.pbx_actions.PbxActions`` is one (over AMI); the entry points
-hand it to the service, which imports nothing of ``telephony``.
+mute (one, or all but the moderators), kick, lock, record. ``telephony.pbx_actions.PbxActions``
+is one (over AMI); the entry points hand it to the service, which imports nothing of
+``telephony``.
 
 Every action returns only once the PBX confirmed it (the action's answer, and for a mute or a
 kick the caller's new state seen in its events), so a front end never reports as done what
@@ -38,6 +39,26 @@ class Caller(Protocol):
     @property
     def muted(self) -> bool: ...
 
+    @property
+    def talking(self) -> bool:
+        """Talking now (ConfBridge's talk detection)."""
+        ...
+
+    @property
+    def moderator(self) -> bool:
+        """Joined with the moderator PIN: never muted by ``mute_others``."""
+        ...
+
+
+class CallState(Protocol):
+    """A live room's state (``telephony.tracker.RoomState``)."""
+
+    @property
+    def locked(self) -> bool: ...
+
+    @property
+    def recording(self) -> bool: ...
+
 
 class CallControl(Protocol):
     """Actions on a room's live call; the PBX's failures are domain errors."""
@@ -47,6 +68,10 @@ class CallControl(Protocol):
 
     def participants(self, room: Room) -> Sequence[Caller]:
         """Who is in the room's call now, oldest first."""
+        ...
+
+    def room_state(self, room: Room) -> CallState:
+        """Whether the room's call is locked and whether it is being recorded."""
         ...
 
     async def mute(self, room: Room, who: str, muted: bool = True) -> Caller:
@@ -63,4 +88,13 @@ class CallControl(Protocol):
 
     async def lock(self, room: Room, locked: bool = True) -> None:
         """Lock (or unlock) the room: a locked one turns the next caller away."""
+        ...
+
+    async def mute_others(self, room: Room) -> int:
+        """Mute everyone but the moderators; how many were muted, once confirmed."""
+        ...
+
+    async def record(self, room: Room, start: bool, path: str | None = None) -> str:
+        """Start (to ``path``, default a new file of the PBX's) or stop recording the room's
+        call, telling everyone in it; returns the file, once confirmed."""
         ...

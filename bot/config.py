@@ -97,6 +97,12 @@ def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) ->
     return value
 
 
+def int_setting(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    """A whole number between ``low`` and ``high``; ``default`` when unset (for settings read
+    outside this module, such as ``CONFERENCE_RECORDINGS_KEEP_DAYS``)."""
+    return _int(env, key, default, low, high)
+
+
 def port_setting(env: Mapping[str, str], key: str, default: int) -> int:
     """A port the bot itself listens on (``SLACK_HTTP_PORT``): ``default`` when unset; 0 asks
     the system for a free port (tests). The PBX's ports are deploy's

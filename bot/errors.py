@@ -21,6 +21,7 @@ that sees every part, rather than ``deploy/`` depending on the application.
     │   ├── RoomLimitReached, ServerNotEmpty, RoomGone, NotAllowed
     │   ├── ChangeNotApplied (saved, but the PBX has not taken it yet)
     │   ├── PbxUnavailable, NobodyInCall, AmbiguousCaller (actions on a live call)
+    │   ├── AlreadyRecording (a Conflict), NotRecording (recording a live call)
     │   └── (telephony: PbxActionFailed)
     ├── SettingsError
     └── DatabaseUnusable
@@ -161,6 +162,18 @@ class AmbiguousCaller(DomainError):
     """The caller given matches several people in the call; the message lists them."""
 
     code = "ambiguous_caller"
+
+
+class AlreadyRecording(Conflict):
+    """Recording asked to start in a call that is being recorded already."""
+
+    code = "already_recording"
+
+
+class NotRecording(DomainError):
+    """Recording asked to stop in a call that is not being recorded."""
+
+    code = "not_recording"
 
 
 class NotAllowed(DomainError):

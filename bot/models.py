@@ -146,3 +146,70 @@ class SlackCard:
     include_pin: bool
     posted_by: str
     posted_at: str
+
+
+class RecordingStatus(StrEnum):
+    RECORDING = "recording"  # Asterisk is writing the file
+    STOPPED = "stopped"  # the file is done, not uploaded yet
+    UPLOADED = "uploaded"
+    FAILED = "failed"  # the upload failed; the file is kept
+    DELETED = "deleted"  # the file is gone (after upload, or with its room)
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A recording of a room's call: its file on the PBX's disk and where it went.
+    ``room_id`` is None once the room is deleted; ``room_name`` is the name it had."""
+
+    id: int
+    room_id: int | None
+    room_name: str
+    path: str
+    started_by: str
+    started_at: str
+    stopped_by: str | None
+    stopped_at: str | None
+    status: RecordingStatus
+    channel: str | None
+    file_id: str | None
+    uploaded_at: str | None
+    error: str | None
+
+
+class LobbyStatus(StrEnum):
+    """Where a caller in a room's lobby stands (issue 11)."""
+
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    LEFT = "left"
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyRequest:
+    """A caller held in a room's lobby until an owner or admin admits or refuses them.
+
+    ``uniqueid`` is the caller's channel in the PBX (it names the AstDB key the decision is
+    written to); ``channel``/``ts`` the Slack message asking the owners (None until posted).
+    ``decided_by`` is set by the click that decided (the status follows once the PBX
+    confirmed the caller was let in or sent away)."""
+
+    id: int
+    room_id: int | None
+    room_name: str
+    uniqueid: str
+    caller_number: str
+    caller_name: str
+    endpoint: str
+    channel: str | None
+    ts: str | None
+    status: LobbyStatus
+    created_at: str
+    expires_at: str
+    decided_by: str | None
+    decided_at: str | None
+
+    @property
+    def waiting(self) -> bool:
+        return self.status is LobbyStatus.WAITING

@@ -24,7 +24,16 @@ from bot.errors import SettingsError
 from bot.logs import safe_handler
 from bot.repository import Repository
 from bot.service import ConferenceService
-from bot.wiring import Deps, pbx_config, pbx_defences, telephony_for, watch_lockouts
+from bot.wiring import (
+    Deps,
+    follow_recordings,
+    pbx_config,
+    pbx_defences,
+    telephony_for,
+    watch_keypad,
+    watch_lobby,
+    watch_lockouts,
+)
 from commands.app import SlackRunner, SlackUnreachable, start_slack
 from commands.slack_settings import SlackSettings
 from deploy.keeper import PbxKeeper
@@ -104,8 +113,12 @@ async def serve(settings: Settings) -> int:
         ami = tel.ami
         defences = pbx_defences(cfg, service, ami)  # login bans, log rotation
         lockouts = watch_lockouts(tel, service)  # audited, room alerts to the admins
+        lobby = watch_lobby(tel)  # callers waiting for an owner (asked in Slack)
+        # A moderator's *4 starts or stops recording.
+        keypad = watch_keypad(tel.ami, tel.tracker, tel.actions, service)
+        follow_recordings(tel.tracker, service)  # ended recordings: ready to upload
         deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk, defences.bans,
-                    lockouts)  # fmt: skip
+                    lockouts, lobby=lobby)  # fmt: skip
         await ami.start()
         tel.sync.watch()  # and apply what a CLI committed but could not get the PBX to take
         # The watchdog restarts a dead Asterisk, and the AMI client retries at once when
@@ -160,6 +173,8 @@ async def serve(settings: Settings) -> int:
             await tel.trunk.close()
         await defences.close()
         await lockouts.close()
+        await lobby.close()
+        await keypad.close()
         await keeper.close()  # a clean stop: the PBX goes too if a serve started it
         return 0
     finally:

@@ -12,6 +12,7 @@ stack (``telephony``) and the service, and joins them:
   ``call_control`` its actions, as the service's ``CallControl`` for a live call;
 - ``pbx_defences``: what only ``serve`` runs: login bans (audited) and log rotation;
 - ``watch_lockouts``: also only ``serve``'s: the dialplan's lockouts audited, room alerts out;
+- ``watch_lobby``: also only ``serve``'s: callers waiting in lobbies, for Slack to ask about;
 - ``Deps``: the typed bundle the Slack front end (``commands``) receives.
 """
 
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from bot.call_control import CallControl
 from bot.config import Settings
-from bot.errors import SettingsError
+from bot.errors import DomainError, SettingsError
+from bot.models import Role
 from bot.service import ConferenceService
 from deploy.bans import BanFile, ban_keyer
 from deploy.credentials import load_or_create_ami_credentials
@@ -42,13 +44,15 @@ from deploy.settings import PbxConfig
 from telephony.ami import AmiClient
 from telephony.astdb import UPDATE_BUDGET, AstDbSync
 from telephony.bans import BanNotice, LoginBans
+from telephony.keypad import KeypadListener
+from telephony.lobby import PbxLobby
 from telephony.lockout_monitor import LockoutMonitor
 from telephony.lockouts import LockoutStore
 from telephony.log_rotation import LogRotation
 from telephony.pbx_actions import PbxActions
 from telephony.registration import RegistrationMonitor, TrunkStatus
 from telephony.registration_log import AsteriskLog
-from telephony.tracker import ParticipantTracker
+from telephony.tracker import ParticipantTracker, RecordingStopped, Update
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ def build_telephony(
     trunk: RegistrationMonitor | None = None,
     confirm_within: float = UPDATE_BUDGET,
     lockouts: LockoutSettings | None = None,
+    recordings_dir: Path | None = None,
 ) -> Telephony:
     """Wire AMI, tracker, AstDB sync and the ``trunk`` monitor if any; service changes
     reach Asterisk from now on, each confirmed within ``confirm_within`` seconds or reported
@@ -94,7 +99,8 @@ def build_telephony(
         trunk.subscribe(ami)
     policy = lockouts or LockoutSettings()
     store = LockoutStore(ami, room_lock=policy.room_lock, forget_after=policy.longest_window)
-    return Telephony(ami, tracker, sync, PbxActions(ami, tracker), trunk, lockouts=store)
+    actions = PbxActions(ami, tracker, recordings_dir=recordings_dir)  # None: no recording
+    return Telephony(ami, tracker, sync, actions, trunk, lockouts=store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,7 @@ class Deps:
     trunk: RegistrationMonitor | None = None
     bans: LoginBans | None = None
     lockouts: LockoutMonitor | None = None
+    lobby: PbxLobby | None = None  # callers waiting in lobbies (watch_lobby; serve only)
 
 
 # -- the bundled PBX, as the bot's settings describe it ----------------------------------------
@@ -153,7 +160,8 @@ def telephony_for(
     return build_telephony(service, host=cfg.ami_address, port=cfg.ami_port,
                            username=creds.username, secret=creds.password,
                            trunk=trunk_monitor(cfg), confirm_within=confirm_within,
-                           lockouts=cfg.lockouts)  # fmt: skip
+                           lockouts=cfg.lockouts,
+                           recordings_dir=cfg.recordings_dir)  # fmt: skip
 
 
 def watch_lockouts(tel: Telephony, service: ConferenceService) -> LockoutMonitor:
@@ -163,6 +171,47 @@ def watch_lockouts(tel: Telephony, service: ConferenceService) -> LockoutMonitor
     monitor = LockoutMonitor(tel.lockouts, service, service)
     monitor.subscribe(tel.ami)
     return monitor
+
+
+def follow_recordings(tracker: ParticipantTracker, service: ConferenceService) -> None:
+    """Each recording that ends (stopped, or with its call) is marked stopped in the
+    database, ready to upload, whether or not Slack is connected."""
+
+    async def stopped(update: Update) -> None:
+        if isinstance(update, RecordingStopped):
+            await service.recording_stopped(update.path, None)
+
+    tracker.add_listener(stopped)
+
+
+def watch_keypad(
+    ami: AmiClient, tracker: ParticipantTracker, calls: CallControl, service: ConferenceService
+) -> KeypadListener:
+    """``serve``'s follower of moderators' keypad requests: ``*4`` starts or stops the
+    room's recording through the service, audited as ``keypad:<caller's number>`` (the
+    dialplan offers ``*4`` to moderators only). Only ``serve``: a CLI command connected
+    meanwhile would act twice."""
+
+    async def toggle(room_id: int, caller: str) -> None:
+        start = not tracker.room_state(room_id).recording
+        try:
+            await service.record_call(room_id, start, calls=calls, actor=f"keypad:{caller}",
+                                      role=Role.ADMIN)  # fmt: skip
+        except DomainError as exc:
+            log.warning("room %s: keypad *4 from %s: %s", room_id, caller, exc)
+
+    keypad = KeypadListener(toggle)
+    keypad.subscribe(ami)
+    return keypad
+
+
+def watch_lobby(tel: Telephony) -> PbxLobby:
+    """``serve``'s follower of the rooms' lobbies: callers waiting for an owner's decision
+    (the Slack side asks and decides: ``commands.lobby``). Only ``serve``: the dialplan
+    holds waiting callers on its own while no bot runs."""
+    lobby = PbxLobby(tel.ami)
+    lobby.subscribe()
+    return lobby
 
 
 # -- what only serve runs: bans on bad logins, log rotation -------------------------------------

@@ -32,6 +32,8 @@ A live call's state the dialplan needs (written by the bot) and the lobby (both 
 
     conference/live/<ROOM>/recording        = 1 while the room's call is recorded: callers
                                               joining hear so first (absent: not recorded)
+    conference/live/<ROOM>/file             = the file it is recorded to (the bot's: so a
+                                              restarted bot still uploads it)
     conference/lobby/<ROOM>/<UNIQUEID>      = waiting (the dialplan, when the caller starts
                                               waiting) | admit | refuse (the bot, on an
                                               owner's click); the dialplan deletes it when
@@ -83,6 +85,7 @@ _ENDPOINT = re.compile(r"[^-_.0-9A-Za-z]")
 # A live call's state for the dialplan, and the lobby (see the module's docstring).
 LIVE_FAMILY = f"{FAMILY}/live"
 RECORDING_KEY = "recording"
+RECORDING_FILE_KEY = "file"  # the file it is recorded to (the bot's alone)
 LOBBY_FAMILY = f"{FAMILY}/lobby"
 LOBBY_WAITING = "waiting"
 LOBBY_ADMIT = "admit"

@@ -235,7 +235,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[[Pbx], Awaitable[
         service = ConferenceService(repo)
         await service.setup_server("800", "test")
         tel = build_telephony(service, host="127.0.0.1", port=pbx.cfg.ami_port,
-                              username=pbx.creds.username, secret=pbx.creds.password)  # fmt: skip
+                              username=pbx.creds.username, secret=pbx.creds.password,
+                              recordings_dir=pbx.cfg.recordings_dir)  # fmt: skip
         ami, tracker = tel.ami, tel.tracker
         stack = Stack(pbx, service, ami, tracker, tel.sync, tel.actions)
 

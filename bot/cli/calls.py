@@ -1,4 +1,5 @@
-"""``conference-bot rooms mute|unmute|kick|lock|unlock|end``: actions on a room's live call.
+"""``conference-bot rooms mute|unmute|mute-all|kick|lock|unlock|record|end``: actions on a
+room's live call.
 
 The service decides and audits (``bot.service.calls``); the running PBX's actions reach it
 through ``bot.wiring.call_control``. Each command reports done only once Asterisk confirmed
@@ -48,6 +49,29 @@ async def cmd_rooms_lock(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_rooms_mute_all(ctx: Context, args: argparse.Namespace) -> int:
+    count = await ctx.service.mute_others(args.room, calls=call_control(ctx.live),
+                                          actor=ctx.actor)  # fmt: skip
+    if count:
+        ctx.print(f"{count} caller{'' if count == 1 else 's'} muted; moderators can still talk.")
+    else:
+        ctx.print("Nobody to mute: everyone but the moderators was muted already.")
+    return 0
+
+
+async def cmd_rooms_record(ctx: Context, args: argparse.Namespace) -> int:
+    start = args.change == "start"
+    recording = await ctx.service.record_call(
+        args.room, start, calls=call_control(ctx.live), actor=ctx.actor
+    )
+    path = printable(recording.path) if recording else "a file the bot does not know"
+    if start:
+        ctx.print(f"Recording started (everyone in the call is told): {path}")
+    else:
+        ctx.print(f"Recording stopped: {path}")
+    return 0
+
+
 async def cmd_rooms_end(ctx: Context, args: argparse.Namespace) -> int:
     count = await ctx.service.end_call(args.room, calls=call_control(ctx.live), actor=ctx.actor)
     ctx.print(f"Call ended: {count} caller{'' if count == 1 else 's'} removed.")
@@ -69,5 +93,13 @@ def register(r: Any) -> None:
     ):
         p = command(r, name, cmd_rooms_lock, help_text, live=True)
         p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p = command(r, "mute-all", cmd_rooms_mute_all,
+                "mute everyone in a room's live call but the moderators", live=True)  # fmt: skip
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p = command(r, "record", cmd_rooms_record,
+                "start or stop recording a room's live call (everyone is told)",
+                live=True)  # fmt: skip
+    p.add_argument("room", metavar="ROOM", help="name or conference ID")
+    p.add_argument("change", choices=["start", "stop"], help="start or stop")
     p = command(r, "end", cmd_rooms_end, "end a room's live call for everyone", live=True)
     p.add_argument("room", metavar="ROOM", help="name or conference ID")

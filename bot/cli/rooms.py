@@ -14,18 +14,43 @@ from bot.cli.output import Context, confirm, table
 from bot.cli.parsing import command, json_flag
 from bot.models import Room
 from bot.rules import LANGUAGES, OWNER_PREFIX
+from bot.service.audit_text import OPTION_TEXT
 from bot.text import printable
 from telephony.errors import PbxUnavailable
 
 
-def pin_arg(value: str | None) -> str | None:
+def pin_arg(value: str | None, label: str = "PIN") -> str | None:
     """``--pin -`` reads the PIN from a hidden prompt (or stdin in scripts), so it stays out
-    of shell history and ``ps``."""
+    of shell history and ``ps``. ``--moderator-pin -`` likewise; with both, a script gives
+    the PIN on the first line and the moderator PIN on the second."""
     if value != "-":
         return value
     if sys.stdin.isatty():
-        return getpass.getpass("PIN (4 to 10 digits; empty for none): ")
+        return getpass.getpass(f"{label} (4 to 10 digits; empty for none): ")
     return sys.stdin.readline().strip()
+
+
+# The call options' flags (--wait-for-moderator / --no-wait-for-moderator, ...), by Room field.
+OPTION_FLAGS = {
+    "wait_for_moderator": "callers hear music until a moderator joins",
+    "end_with_moderator": "the call ends for everyone when the last moderator leaves",
+    "start_muted": "callers (not moderators) join muted",
+    "lobby": "ask an owner in Slack before letting each caller in",
+    "join_notes": "post join/leave notes in the thread of the room's dial-in card",
+}
+
+
+def _options_given(args: argparse.Namespace) -> dict[str, bool]:
+    """The call options the command line turned on or off (left out: not given)."""
+    return {name: getattr(args, name) for name in OPTION_FLAGS if getattr(args, name) is not None}
+
+
+def _option_flags(p: argparse.ArgumentParser, *, creating: bool) -> None:
+    default = " (default: off)" if creating else ""
+    for name, help_text in OPTION_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                       help=help_text + default)  # fmt: skip
 
 
 def _room_lines(room: Room, *, show_pin: bool) -> list[str]:
@@ -33,10 +58,17 @@ def _room_lines(room: Room, *, show_pin: bool) -> list[str]:
         pin = "none"
     else:
         pin = room.pin if show_pin else "set (add --show-pin to see it)"
+    if room.moderator_pin is None:
+        modpin = "none"
+    else:
+        modpin = room.moderator_pin if show_pin else "set (add --show-pin to see it)"
+    options = "; ".join(OPTION_TEXT[name][0] for name, on in room.options().items() if on)
     return [
         f"Name:          {printable(room.name)}",
         f"Conference ID: {room.conference_id}",
         f"PIN:           {pin}",
+        f"Moderator PIN: {modpin}",
+        f"Options:       {options or 'none'}",
         f"Limit:         {room.max_participants} participants",
         f"Prompts:       {LANGUAGES[room.language]} ({room.language})",
         f"Created:       {room.created_at} by {printable(room.created_by)}",
@@ -91,10 +123,14 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
             "The PBX is not running, so nobody is in a call. Start it: conference-bot pbx start"
         )
     people = ctx.live.tracker.participants(room.id)
+    state = ctx.live.tracker.room_state(room.id)
     if args.json:
+        # A list of callers (each with the same keys as the table's columns), the room's
+        # state on each: one shape whether or not anyone is in the call.
         ctx.json(
             [
                 {
+                    "caller": p.caller,
                     "caller_id_num": p.caller_id_num,
                     "caller_id_name": p.caller_id_name,
                     "channel": p.channel,
@@ -103,6 +139,10 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
                         timespec="seconds"
                     ),
                     "muted": p.muted,
+                    "talking": p.talking,
+                    "moderator": p.moderator,
+                    "room_locked": state.locked,
+                    "room_recording": state.recording,
                 }
                 for p in people
             ]
@@ -111,18 +151,24 @@ async def cmd_rooms_participants(ctx: Context, args: argparse.Namespace) -> int:
     if not people:
         ctx.print(f'Nobody is in room "{printable(room.name)}" right now.')
         return 0
-    rows = [("CALLER", "JOINED", "MUTED", "CHANNEL")]
+    rows = [("CALLER", "NUMBER", "JOINED", "MUTED", "TALKING", "MODERATOR", "CHANNEL")]
     rows += [
         (
             p.caller,
+            p.caller_id_num if p.caller_id_num not in ("", "<unknown>") else "-",
             datetime.fromtimestamp(p.joined_at).strftime("%H:%M:%S"),
             "yes" if p.muted else "no",
+            "yes" if p.talking else "no",
+            "yes" if p.moderator else "no",
             p.channel,
         )
         for p in people
     ]
     ctx.print(table(rows))
-    ctx.print(f'\n{len(people)} of {room.max_participants} in "{printable(room.name)}".')
+    marks = [word for word, on in (("locked", state.locked), ("recording", state.recording))
+             if on]  # fmt: skip
+    ctx.print(f'\n{len(people)} of {room.max_participants} in "{printable(room.name)}"'
+              f"{'; the call is ' + ' and '.join(marks) if marks else ''}.")  # fmt: skip
     return 0
 
 
@@ -132,6 +178,8 @@ async def cmd_rooms_show(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         data = room.public_dict()
         data["pin"] = room.pin
+        if args.show_pin:  # only on request, unlike the PIN (older scripts read "pin")
+            data["moderator_pin"] = room.moderator_pin
         data["owners"] = owners
         ctx.json(data)
         return 0
@@ -161,8 +209,12 @@ async def cmd_rooms_create(ctx: Context, args: argparse.Namespace) -> int:
         max_participants=args.max,
         language=args.language,
         actor=ctx.actor,
+        moderator_pin=pin_arg(args.moderator_pin, "Moderator PIN"),
+        options=_options_given(args),
     )
     pin = "with a PIN" if room.has_pin else "without a PIN"
+    if room.has_moderator_pin:
+        pin += " and a moderator PIN"
     name = printable(room.name)
     ctx.print(f'Room "{name}" created: conference ID {room.conference_id}, {pin}.')
     return 0
@@ -182,10 +234,17 @@ async def cmd_rooms_edit(ctx: Context, args: argparse.Namespace) -> int:
         changes["max_participants"] = args.max
     if args.language is not None:
         changes["language"] = args.language
+    if args.no_moderator_pin:
+        changes["moderator_pin"] = None
+    elif args.moderator_pin is not None:
+        changes["moderator_pin"] = pin_arg(args.moderator_pin, "Moderator PIN")
+    if options := _options_given(args):
+        changes["options"] = options
     if not changes:
         ctx.err.write(
             "Nothing to change: give at least one of --name, --id, --pin, --no-pin, --max, "
-            "--language.\n"
+            "--language, --moderator-pin, --no-moderator-pin or a call option such as "
+            "--lobby/--no-lobby.\n"
         )
         return 2
     before = await ctx.service.get_room(args.room)
@@ -236,8 +295,14 @@ def register(groups: Any) -> None:
     )
     p.add_argument("--max", default="10", help="participant limit, 1 to 10 (default 10)")
     p.add_argument("--language", default="en", help="prompt language: en or es (default en)")
+    p.add_argument(
+        "--moderator-pin", metavar="PIN",
+        help="moderator PIN: 4 to 10 digits, not the PIN, or - to type it unseen "
+        "(default: none); callers who key it in join as moderators",
+    )  # fmt: skip
+    _option_flags(p, creating=True)
     p = command(
-        r, "edit", cmd_rooms_edit, "change a room's name, conference ID, PIN or limit",
+        r, "edit", cmd_rooms_edit, "change a room's name, ID, PINs, limit or call options",
         live=True, changes_pbx=True,
     )  # fmt: skip
     p.add_argument("room", metavar="ROOM", help="name or conference ID")
@@ -248,6 +313,13 @@ def register(groups: Any) -> None:
     pin.add_argument("--no-pin", action="store_true", help="remove the PIN")
     p.add_argument("--max", help="new participant limit, 1 to 10")
     p.add_argument("--language", help="new prompt language: en or es")
+    modpin = p.add_mutually_exclusive_group()
+    modpin.add_argument(
+        "--moderator-pin", metavar="PIN",
+        help="new moderator PIN (4 to 10 digits, not the PIN), or - to type it unseen",
+    )  # fmt: skip
+    modpin.add_argument("--no-moderator-pin", action="store_true", help="remove it")
+    _option_flags(p, creating=False)
     p = command(
         r, "delete", cmd_rooms_delete, "delete a room (asks to confirm on a terminal)",
         live=True, changes_pbx=True,

@@ -3,8 +3,9 @@ through ``ConferenceService``.
 
 The service is split by area, each a mixin over ``base.ServiceBase`` (the repository, the
 observers, the audit log): ``server`` (extension, phone number), ``rooms``, ``access`` (who
-may do what, room owners), ``calls`` (mute, kick, lock, end a live call), ``requests``
-(deletion requests) and ``cards`` (dial-in cards).
+may do what, room owners), ``calls`` (mute, kick, lock, end, record a live call),
+``recordings`` (the recordings' files), ``lobby`` (callers waiting to be admitted),
+``requests`` (deletion requests) and ``cards`` (dial-in cards).
 What a valid value is lives in ``bot.rules``; the change records in ``bot.changes``; how
 changes read in the audit log in ``audit_text``.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 from bot.service.calls import CallsMixin
 from bot.service.cards import CardsMixin
+from bot.service.lobby import LobbyMixin
+from bot.service.recordings import RecordingsMixin
 from bot.service.requests import RequestsMixin
 from bot.service.rooms import UNSET, RoomsMixin
 from bot.service.server import ServerMixin
@@ -20,7 +23,15 @@ from bot.service.server import ServerMixin
 __all__ = ["UNSET", "ConferenceService"]
 
 
-class ConferenceService(ServerMixin, RoomsMixin, CallsMixin, RequestsMixin, CardsMixin):
+class ConferenceService(
+    ServerMixin,
+    RoomsMixin,
+    CallsMixin,
+    RequestsMixin,
+    CardsMixin,
+    LobbyMixin,
+    RecordingsMixin,
+):
     """The conference server, its rooms, their owners, deletion requests, dial-in cards and
     the audit log: the one facade front ends use.
 

@@ -1,4 +1,5 @@
-"""Actions on a room's live call: mute, unmute, kick, lock, unlock, end. Each is for the
+"""Actions on a room's live call: mute, unmute, mute all but the moderators, kick, lock,
+unlock, record, end. Each is for the
 room's managers only (refusals audited), refused with a reason when the PBX is down, the
 room empty or the caller not in it, and audited once the PBX confirmed it.
 
@@ -12,8 +13,9 @@ from collections.abc import Sequence
 
 from bot import errors
 from bot.call_control import CallControl, Caller
-from bot.models import Role, Room
+from bot.models import Recording, Role, Room
 from bot.service.access import AccessMixin
+from bot.service.recordings import RecordingsMixin
 
 
 def _listed(person: Caller) -> str:
@@ -44,8 +46,8 @@ def match_caller(room: Room, people: Sequence[Caller], who: str) -> Caller:
     )
 
 
-class CallsMixin(AccessMixin):
-    """Mute, kick, lock and end a room's live call, through a ``CallControl``."""
+class CallsMixin(RecordingsMixin, AccessMixin):
+    """Mute, kick, lock, record and end a room's live call, through a ``CallControl``."""
 
     async def _live_room(
         self, ref: str | int, calls: CallControl | None, actor: str, role: Role, what: str
@@ -117,3 +119,47 @@ class CallsMixin(AccessMixin):
         await self.record(actor, "call.end", room.name,
                           f'Ended the call in room "{room.name}" ({count} removed)')  # fmt: skip
         return count
+
+    async def mute_others(
+        self, ref: str | int, *, calls: CallControl | None, actor: str, role: Role = Role.ADMIN
+    ) -> int:
+        """Mute everyone in the room's call but the moderators; how many were muted (those
+        not muted already), once the PBX confirmed it."""
+        room, _ = await self._live_room(ref, calls, actor, role, "mute callers")
+        assert calls is not None
+        count = await calls.mute_others(room)
+        await self.record(actor, "call.mute_others", room.name,
+                          f'Muted everyone but the moderators in room "{room.name}" '
+                          f"({count} muted)")  # fmt: skip
+        return count
+
+    async def record_call(
+        self, ref: str | int, start: bool, *, calls: CallControl | None, actor: str,
+        role: Role = Role.ADMIN,
+    ) -> Recording | None:  # fmt: skip
+        """Start (``start=False``: stop) recording the room's call. Everyone in it hears so
+        (and callers joining later, while it lasts); the file is uploaded once it stops.
+        Returns the recording's row, once the PBX confirmed it (None: the PBX stopped a
+        recording to a file the bot never knew of)."""
+        verb = "start recording" if start else "stop recording"
+        room, _ = await self._live_room(ref, calls, actor, role, f"{verb} calls")
+        assert calls is not None
+        recording = calls.room_state(room).recording
+        if start and recording:
+            raise errors.AlreadyRecording(
+                f'The call in room "{room.name}" is already being recorded.'
+            )
+        if not start and not recording:
+            raise errors.NotRecording(f'The call in room "{room.name}" is not being recorded.')
+        path = await calls.record(room, start)
+        if start:
+            row = await self.recording_started(room, path, actor)
+            if not calls.room_state(room).recording:  # ended already (everyone left)
+                row = await self.recording_stopped(path, None) or row
+            await self.record(actor, "call.record_start", room.name,
+                              f'Started recording the call in room "{room.name}"')  # fmt: skip
+            return row
+        stopped = await self.recording_stopped(path, actor) if path else None
+        await self.record(actor, "call.record_stop", room.name,
+                          f'Stopped recording the call in room "{room.name}"')  # fmt: skip
+        return stopped

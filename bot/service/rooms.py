@@ -46,6 +46,16 @@ def _pin_or_none(pin: str | None) -> str | None:
         return None
 
 
+def _require_moderator_pin(room: Room) -> None:
+    """Waiting for a moderator (or ending with the last one) needs a way to be one."""
+    if (room.wait_for_moderator or room.end_with_moderator) and room.moderator_pin is None:
+        raise errors.InvalidInput(
+            "Waiting for a moderator and ending the call with the last moderator need a "
+            "moderator PIN (callers would wait for ever): set one, or turn those options off.",
+            field="options",
+        )
+
+
 def _clean_options(options: dict[str, bool]) -> dict[str, bool]:
     """The call options given, each a known name with a yes/no value."""
     known = Room.__dataclass_fields__  # the options are Room fields
@@ -57,6 +67,10 @@ def _clean_options(options: dict[str, bool]) -> dict[str, bool]:
             field="options",
         )
     return {name: bool(value) for name, value in options.items()}
+
+
+# A room not yet created, for the checks that look at a whole room.
+_DRAFT = Room(0, "", "", None, 10, "en", "", "", "", "")
 
 
 class RoomsMixin(AccessMixin):
@@ -149,6 +163,11 @@ class RoomsMixin(AccessMixin):
             language=lambda: clean_language(language),
             moderator_pin=lambda: clean_moderator_pin(moderator_pin, _pin_or_none(pin)),
         )
+        _require_moderator_pin(
+            replace(_DRAFT, moderator_pin=values["moderator_pin"],
+                    wait_for_moderator=flags.get("wait_for_moderator", False),
+                    end_with_moderator=flags.get("end_with_moderator", False))
+        )  # fmt: skip
         async with self.repo.write() as repo:
             await self._server_in(repo)
             count = await repo.count_rooms()
@@ -248,6 +267,7 @@ class RoomsMixin(AccessMixin):
                 lobby=flags.get("lobby", before.lobby),
                 join_notes=flags.get("join_notes", before.join_notes),
             )
+            _require_moderator_pin(wanted)
             changes = describe_changes(before, wanted)
             if not changes:
                 return before  # nothing changed: no write, no audit line, no timestamps touched

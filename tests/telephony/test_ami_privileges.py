@@ -28,8 +28,7 @@ async def test_only_the_classes_it_uses(own_pbx: Pbx, make_stack: Any) -> None:
     ami = stack.ami
     refused = [
         {"Action": "Command", "Command": "core show version"},  # command: any console command
-        {"Action": "Originate", "Channel": "Local/1@conference-ivr", "Application": "Wait",
-         "Data": "1"},  # originate
+        # (not "originate": the recording announcer needs it, issue 11)
         {"Action": "UpdateConfig", "SrcFilename": "extensions.conf",
          "DstFilename": "extensions.conf", "Action-000000": "Append", "Cat-000000": "x",
          "Var-000000": "exten", "Value-000000": "1,1,NoOp()"},  # config

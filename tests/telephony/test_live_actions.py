@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot import errors, exits
-from bot.models import Role
+from bot.models import RecordingStatus, Role
 from bot.service import ConferenceService
+from telephony.tracker import RecordingStopped
 from tests.pbx_fixtures import Pbx, Stack, eventually
 from tests.telephony.sipp import SippResult
 
@@ -162,3 +163,95 @@ async def test_only_managers_act_on_a_call_and_refusals_are_audited(
         await service.kick_caller("Board", "alice", calls=None, actor="U1", role=Role.MEMBER)
     [entry] = [e for e in await service.audit_log(5) if e.actor == "U1"]
     assert entry.action == "room.refused" and "remove callers" in entry.summary
+
+
+async def test_moderators_mute_all_lock_state_and_recording_from_the_cli(
+    shared_pbx: Pbx, make_stack, tmp_path: Path
+) -> None:
+    stack = await make_stack(shared_pbx)
+    room = await stack.service.create_room(name="Board", conference_id="4321",
+                                           moderator_pin="9999", actor="test")  # fmt: skip
+    cli = Cli(tmp_path / "conference-0.db", shared_pbx.cfg.run_dir, tmp_path / "data")
+    moderator = asyncio.create_task(shared_pbx.sipp.call(
+        "800", dtmf="4321#9999#", caller="alice", password="alice-password-1",
+        wait_for_hangup=True, tag="mod-alice",
+    ))  # fmt: skip
+    await eventually(lambda: stack.tracker.count(room.id) == 1, what="the moderator in")
+    caller = asyncio.create_task(shared_pbx.sipp.call(
+        "800", dtmf="4321##", caller="bob", password="bob-password-1", wait_for_hangup=True,
+        tag="mod-bob",
+    ))  # fmt: skip
+    await eventually(lambda: stack.tracker.count(room.id) == 2, what="a participant in")
+
+    listed = await cli("rooms", "participants", "Board", "--json")
+    assert listed.returncode == exits.OK, listed.stderr
+    by_num = {p["caller_id_num"]: p for p in json.loads(listed.stdout)}
+    assert by_num["alice"]["moderator"] is True and by_num["bob"]["moderator"] is False
+    for person in by_num.values():
+        assert person["talking"] is False and person["muted"] is False
+        assert person["room_locked"] is False and person["room_recording"] is False
+    table = await cli("rooms", "participants", "Board")
+    assert "TALKING" in table.stdout and "MODERATOR" in table.stdout and "NUMBER" in table.stdout
+
+    muted = await cli("rooms", "mute-all", "Board")
+    assert muted.returncode == exits.OK, muted.stderr
+    assert "1 caller muted" in muted.stdout
+    flags = {p.caller_id_num: p.muted for p in stack.tracker.participants(room.id)}
+    assert flags == {"alice": False, "bob": True}  # the moderator can still talk
+    again = await cli("rooms", "mute-all", "Board")
+    assert again.returncode == exits.OK and "Nobody to mute" in again.stdout
+
+    # Lock state as Asterisk lists it (no event says so), in the CLI's tracker and, within
+    # its poll, the stack's own (as serve's).
+    assert (await cli("rooms", "lock", "Board")).returncode == exits.OK
+    await eventually(lambda: stack.tracker.room_state(room.id).locked, timeout=5,
+                     what="the lock seen by another process")  # fmt: skip
+    listed = await cli("rooms", "participants", "Board", "--json")
+    assert all(p["room_locked"] for p in json.loads(listed.stdout))
+    assert "the call is locked" in (await cli("rooms", "participants", "Board")).stdout
+    assert (await cli("rooms", "unlock", "Board")).returncode == exits.OK
+    await stack.actions.lock(room, True)  # by this process: known at once
+    assert stack.tracker.room_state(room.id).locked
+    await stack.actions.lock(room, False)
+    assert not stack.tracker.room_state(room.id).locked
+
+    # Recording started by one process (the CLI) and followed by another (the stack, as
+    # serve): it learns the file from AstDB and reports it when the recording stops.
+    started = await cli("rooms", "record", "Board", "start")
+    assert started.returncode == exits.OK, started.stderr
+    path = started.stdout.strip().rsplit(": ", 1)[1]
+    assert path.startswith(str(shared_pbx.cfg.recordings_dir))
+    await eventually(lambda: stack.tracker.recording_file(room.id) == path,
+                     what="the stack's tracker knows the file")  # fmt: skip
+    listed = await cli("rooms", "participants", "Board", "--json")
+    assert all(p["room_recording"] for p in json.loads(listed.stdout))
+    twice = await cli("rooms", "record", "Board", "start")
+    assert twice.returncode == exits.FAILED and "already being recorded" in twice.stderr
+    stopped = await cli("rooms", "record", "Board", "stop")
+    assert stopped.returncode == exits.OK, stopped.stderr
+    assert stopped.stdout.strip().endswith(path)
+    await eventually(lambda: RecordingStopped(room.id, path) in stack.updates,
+                     what="RecordingStopped in the stack")  # fmt: skip
+    assert not stack.tracker.room_state(room.id).recording
+    [row] = await stack.service.recordings_of(room.id)
+    assert row.status is RecordingStatus.STOPPED and row.started_by.startswith("cli:")
+
+    assert (await cli("rooms", "end", "Board")).returncode == exits.OK
+    for call in (moderator, caller):
+        assert (await asyncio.wait_for(call, 20)).ok
+    audit = [e.action for e in await stack.service.audit_log(10) if e.actor.startswith("cli:")]
+    assert audit[:6] == ["call.end", "call.record_stop", "call.record_start", "call.unlock",
+                         "call.lock", "call.mute_others"]  # fmt: skip
+
+
+async def test_record_and_mute_all_need_a_manager(service: ConferenceService) -> None:
+    await service.setup_server("800", "test")
+    await service.create_room(name="Board", conference_id="4321", actor="test")
+    with pytest.raises(errors.NotAllowed):
+        await service.record_call("Board", True, calls=None, actor="U1", role=Role.MEMBER)
+    with pytest.raises(errors.NotAllowed):
+        await service.mute_others("Board", calls=None, actor="U1", role=Role.MEMBER)
+    with pytest.raises(errors.PbxUnavailable):
+        await service.record_call("Board", True, calls=None, actor="admin")
+    refused = [e.summary for e in await service.audit_log(5) if e.actor == "U1"]
+    assert len(refused) == 2
