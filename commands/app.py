@@ -19,8 +19,11 @@ from bot.errors import SettingsError
 from commands.admins import AdminDirectory
 from commands.ban_alerts import BanAlerts
 from commands.context import Deps, SlackContext
+from commands.join_notes import JoinNotes
 from commands.live_cards import LiveCards
+from commands.lobby import LobbyDesk
 from commands.lockout_alerts import LockoutAlerts
+from commands.recordings import RecordingUploader
 from commands.slack_settings import EVENTS_PATH, HOW_TO_GET, SlackSettings
 from commands.transport import (
     QuietServerErrors,
@@ -85,12 +88,18 @@ class SlackRunner:
         alerts: TrunkAlerts | None = None,
         ban_alerts: BanAlerts | None = None,
         lockout_alerts: LockoutAlerts | None = None,
+        lobby: LobbyDesk | None = None,
     ) -> None:
         self.app = app
         self.live = live
         self.alerts = alerts
         self.ban_alerts = ban_alerts
         self.lockout_alerts = lockout_alerts
+        # Join/leave notes in dial-in card threads (set by start_slack once connected).
+        self.join_notes: JoinNotes | None = None
+        # Uploads stopped call recordings (set by start_slack once connected).
+        self.recordings: RecordingUploader | None = None
+        self.lobby = lobby
         self._socket = socket
         self._http = http
         self._session = session
@@ -110,12 +119,18 @@ class SlackRunner:
         return None
 
     async def stop(self) -> None:
+        if self.join_notes is not None:
+            await self.join_notes.stop()
+        if self.recordings is not None:
+            await self.recordings.stop()
         if self.alerts is not None:
             await self.alerts.stop()
         if self.ban_alerts is not None:
             await self.ban_alerts.stop()
         if self.lockout_alerts is not None:
             await self.lockout_alerts.stop()
+        if self.lobby is not None:
+            await self.lobby.stop()
         await self.live.stop()
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
@@ -173,6 +188,9 @@ async def _start(
     if deps.lockouts is not None:
         lockout_alerts = LockoutAlerts(deps.lockouts, live.client, slack.admin_channel,
                                        deps.lockouts.store.room_lock)  # fmt: skip
+    lobby = None
+    if deps.lobby is not None:
+        lobby = LobbyDesk(deps.lobby, deps.service, live.client, slack.admin_channel)
     if slack.mode == "socket":
         assert slack.app_token is not None
         handler = VerifiedSocketModeHandler(app, slack.app_token, refusals)
@@ -181,24 +199,34 @@ async def _start(
         except (ClientError, OSError, TimeoutError) as exc:
             raise SlackUnreachable(f"cannot open Slack's Socket Mode connection ({exc})") from None
         runner = SlackRunner(app, live, socket=handler, session=session, alerts=alerts,
-                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts)  # fmt: skip
+                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts,
+                             lobby=lobby)  # fmt: skip
     else:
         assert slack.signing_secret is not None
         http = await listen_http(
             app, slack.signing_secret, slack.http_host, slack.http_port, refusals
         )
         runner = SlackRunner(app, live, http=http, session=session, alerts=alerts,
-                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts)  # fmt: skip
+                             ban_alerts=ban_alerts, lockout_alerts=lockout_alerts,
+                             lobby=lobby)  # fmt: skip
         log.info(
             "Slack: HTTP mode on http://%s:%s%s", slack.http_host, runner.http_port, EVENTS_PATH
         )
     await live.start()
+    runner.join_notes = JoinNotes(deps, live.client)
+    runner.join_notes.start()
+    runner.recordings = RecordingUploader(
+        deps, live.client, slack.admin_channel, keep_days=slack.recordings_keep_days
+    )
+    await runner.recordings.start()
     if alerts is not None:
         alerts.start()
     if ban_alerts is not None:
         ban_alerts.start()
     if lockout_alerts is not None:
         lockout_alerts.start()
+    if lobby is not None:
+        lobby.start()  # asks about whoever waits now, then each new caller
     return runner
 
 

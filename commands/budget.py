@@ -1,4 +1,5 @@
-"""Slack's rate limits as one budget for every background update (dial-in cards, Home tabs).
+"""Slack's rate limits as one budget for every background update (dial-in cards, Home tabs,
+open rosters).
 
 Slack limits each Web API method per workspace, for the whole app, not per message or
 channel: ``chat.update`` is Tier 3 (about 50 calls a minute), ``views.publish`` Tier 4 (about
@@ -27,7 +28,9 @@ WINDOW = 60.0  # Slack states its tiers per minute
 # Calls reach Slack a little after we send them, and unevenly: counting our minute one
 # second longer keeps any minute counted at Slack's end within the tier too.
 MARGIN = 1.0
-TIERS = {"chat.update": 50, "views.publish": 100}  # calls a minute (Tier 3, Tier 4)
+# Calls a minute: chat.update Tier 3; views.publish (Home tabs) and views.update (open
+# rosters) Tier 4, each counted on its own by Slack.
+TIERS = {"chat.update": 50, "views.publish": 100, "views.update": 100}
 DEFAULT_TIER = 50  # any other method: the strictest tier used here
 
 K = TypeVar("K", bound=Hashable)
@@ -98,6 +101,11 @@ class TokenBucket:
             self._spent.popleft()
         self._tokens = min(float(self.burst), self._tokens + (now - self._refilled) * self.rate)
         self._refilled = now
+
+    def spent(self) -> int:
+        """Calls made within the last window."""
+        self._catch_up(self._clock())
+        return len(self._spent)
 
     def delay(self) -> float:
         """Seconds until the next call may go; 0 if it may go now."""

@@ -11,6 +11,7 @@ from bot.models import Room
 from commands.blocks.dial_in import dial_in_card
 from commands.context import SlackContext, actor
 from commands.notify import slack_error
+from commands.roster import call_state
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ async def post_card(
     server = await ctx.deps.service.get_server()
     tracker = ctx.deps.tracker
     card = dial_in_card(
-        room, server, tracker.count(room.id), ctx.pbx_online, include_pin=include_pin
-    )
+        room, server, tracker.count(room.id), ctx.pbx_online, include_pin=include_pin,
+        state=call_state(tracker, room.id),
+    )  # fmt: skip
     try:
         posted = await client.chat_postMessage(channel=channel, **card)
     except SlackApiError as exc:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.call_control import CallControl
 from bot.models import Role
 from bot.rules import OWNER_PREFIX
 from bot.service import ConferenceService
 from commands.admins import AdminDirectory
 from commands.room_list import RoomList
 from telephony.bans import LoginBans
+from telephony.lobby import PbxLobby
 from telephony.lockout_monitor import LockoutMonitor
 from telephony.registration import RegistrationMonitor
 from telephony.tracker import ParticipantTracker
+
+if TYPE_CHECKING:  # commands.roster builds on this module
+    from commands.roster import RosterWatch
 
 # A JSON object as Bolt hands it to listeners: the body, its action, view, command or event.
 Payload = dict[str, Any]
@@ -44,6 +49,11 @@ class Deps(Protocol):
     def tracker(self) -> ParticipantTracker: ...
 
     @property
+    def pbx(self) -> CallControl:
+        """Actions on live calls (mute, kick, lock, record), for the roster's buttons."""
+        ...
+
+    @property
     def trunk(self) -> RegistrationMonitor | None: ...
 
     @property
@@ -54,11 +64,22 @@ class Deps(Protocol):
         """The dialplan's lockouts, followed (None but in ``serve``)."""
         ...
 
+    @property
+    def lobby(self) -> PbxLobby | None:
+        """Callers waiting in rooms' lobbies, followed (None but in ``serve``)."""
+        ...
+
 
 class HomeTabs(Protocol):
-    """Keeps each opened Home tab current (commands.live_cards.LiveCards)."""
+    """Keeps each opened Home tab and roster modal current (commands.live_cards.LiveCards)."""
 
     async def show_home(self, user_id: str) -> None: ...
+
+    async def watch_roster(self, view_id: str, watch: RosterWatch) -> None: ...
+
+    def roster_closed(self, view_id: str) -> None: ...
+
+    def roster_notice(self, view_id: str | None, user_id: str, text: str | None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

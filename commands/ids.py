@@ -15,6 +15,7 @@ DELETE_VIEW = "room_delete"
 SHARE_VIEW = "room_share"
 APOLOGY_VIEW = "apology"
 HOME_VIEW = "home"
+ROSTER_VIEW = "roster"  # "Show participants" (notify_on_close: forgotten when closed)
 
 # -- input blocks (block IDs; inline errors are keyed by these) ------------------------------
 NAME_BLOCK = "name"
@@ -26,6 +27,8 @@ LANGUAGE_BLOCK = "language"
 REASON_BLOCK = "reason"
 CHANNEL_BLOCK = "channel"
 INCLUDE_PIN_BLOCK = "include_pin"
+MODERATOR_PIN_BLOCK = "moderator_pin"
+OPTIONS_BLOCK = "call_options"  # one checkbox per call option; option values: Room.options()
 
 # The element inside each input block: one per block, so the action ID can be shared.
 INPUT = "value"
@@ -38,6 +41,8 @@ FIELD_BLOCKS = {
     "max_participants": LIMIT_BLOCK,
     "language": LANGUAGE_BLOCK,
     "reason": REASON_BLOCK,
+    "moderator_pin": MODERATOR_PIN_BLOCK,
+    "options": OPTIONS_BLOCK,
 }
 
 # -- buttons (action IDs) ---------------------------------------------------------------------
@@ -52,8 +57,26 @@ CONFIRM_SERVER_DELETE = "server_delete_confirm"
 # The admins' alert of a room under PIN guessing ("Change PIN" is ROOM_EDIT).
 LOCK_PIN_ENTRY = "lockout_lock_pin_entry"
 UNLOCK_PIN_ENTRY = "lockout_unlock_pin_entry"
+# The roster: opened from a dial-in card or the Home tab (value: the room id); in the modal,
+# per caller (value "ROOM_ID:UNIQUEID") and per room (value: the room id).
+SHOW_PARTICIPANTS = "roster_show"
+ROSTER_MUTE = "roster_mute"
+ROSTER_UNMUTE = "roster_unmute"
+ROSTER_KICK = "roster_kick"
+ROSTER_MUTE_OTHERS = "roster_mute_others"
+ROSTER_LOCK = "roster_lock"
+ROSTER_UNLOCK = "roster_unlock"
+ROSTER_RECORD_START = "roster_record_start"
+ROSTER_RECORD_STOP = "roster_record_stop"
+ROSTER_END = "roster_end"
 
 # Block IDs of messages the app updates later.
 DECISION_BLOCK = "deletion_decision"
 LOCKOUT_ACTIONS_BLOCK = "lockout_actions"
 LOCKOUT_STATE_BLOCK = "lockout_state"
+
+# The lobby (issue 11): Admit and Refuse on the message asking a room's owners.
+LOBBY_ADMIT = "lobby_admit"
+LOBBY_REFUSE = "lobby_refuse"
+LOBBY_ACTIONS_BLOCK = "lobby_actions"
+LOBBY_STATE_BLOCK = "lobby_state"

@@ -13,6 +13,12 @@ pauses its method for ``Retry-After``.
 A room keeps at most ``max_live_cards`` live cards: when a newer one is posted, the oldest
 gets a last update saying it no longer updates, and is forgotten. The same changes keep
 ``rooms`` current: the rooms and the server as the views and ``/conference list`` show them.
+
+Open rosters ("Show participants" modals, ``commands.roster``) follow their room the same
+way, with ``views.update`` on its own budget: marked stale only when what they show changed
+(a caller talking changes a roster but no card), forgotten when closed (``view_closed``),
+when Slack no longer has the view, or ``ROSTER_TTL`` after the viewer last used it (a last
+update then says it stopped updating).
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.changes import RoomChange
+from bot.errors import RoomNotFound
 from bot.models import Room, Server, SlackCard
 from commands.blocks.dial_in import deleted_card, dial_in_card, retired_card
 from commands.blocks.home import home_view
+from commands.blocks.roster import STOPPED, roster_gone_view
 from commands.budget import FairQueue, RateLimited, SlackBudget, limited
 from commands.context import Deps
 from commands.room_list import RoomList
+from commands.roster import RosterWatch, call_state, render_roster, room_key, roster_mark
 from telephony.tracker import PbxStatus, RoomSnapshot, Update
 
 log = logging.getLogger(__name__)
@@ -46,11 +55,17 @@ HOME_TTL = 12 * 3600.0  # keep refreshing a Home tab this long after it was last
 MAX_LIVE_CARDS = 5  # live dial-in cards per room; older ones are retired
 WATCH_INTERVAL = 0.5  # seconds between two looks for changes committed by other processes
 
+ROSTER_TTL = 30 * 60.0  # stop updating an open roster this long after it was last used
+MAX_ROSTERS = 50  # open rosters followed at once; past that the least recently used stops
+
 CARD = "chat.update"
 HOME = "views.publish"
+ROSTER = "views.update"
 
 # chat.update errors meaning the message is gone for good: stop updating it.
 GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "is_archived"})
+# views.update errors meaning the modal is closed or gone.
+VIEW_GONE = frozenset({"not_found", "view_not_found"})
 
 Key = tuple[str, ...]
 Sleep = Callable[[float], Awaitable[None]]
@@ -110,8 +125,10 @@ class LiveCards:
         self._sleep = sleep
         self._budget = budget or SlackBudget(clock=clock)
         self._slots: dict[Key, _Slot] = {}
-        self._queues: dict[str, FairQueue[Key]] = {CARD: FairQueue(), HOME: FairQueue()}
-        self._wakes: dict[str, asyncio.Event] = {CARD: asyncio.Event(), HOME: asyncio.Event()}
+        self._queues: dict[str, FairQueue[Key]] = {m: FairQueue() for m in (CARD, HOME, ROSTER)}
+        self._wakes: dict[str, asyncio.Event] = {m: asyncio.Event() for m in (CARD, HOME, ROSTER)}
+        self._rosters: dict[str, RosterWatch] = {}  # view ID -> an open roster
+        self._calls: dict[int, Mark] = {}  # room id -> count, locked, recording as last seen
         self._dispatchers: dict[str, asyncio.Task[None]] = {}
         self._homes: dict[str, float] = {}  # user ID -> when they last opened the Home tab
         self._deleted: dict[int, str] = {}  # room id -> name, for the "room deleted" card
@@ -192,6 +209,11 @@ class LiveCards:
     async def on_update(self, update: Update) -> None:
         """Tracker listener."""
         if isinstance(update, RoomSnapshot):
+            shown = (update.count, update.locked, update.recording)
+            if self._calls.get(update.room_id) == shown:  # talking, a mute: rosters only
+                self._schedule_rosters([update.room_id])
+                return
+            self._calls[update.room_id] = shown
             await self.room_dirty(update.room_id)
         elif isinstance(update, PbxStatus):
             await self.refresh_all()  # every count switches to or from "PBX offline"
@@ -233,6 +255,8 @@ class LiveCards:
         beyond the cap, oldest first, get their last update."""
         if not self._running:
             return
+        if not retire_only:
+            self._schedule_rosters(rooms)
         self._busy += 1
         self._quiet.clear()
         try:
@@ -347,15 +371,19 @@ class LiveCards:
             await self._nap(wake, wait)
 
     def _interval(self, method: str, now: float) -> float:
-        """Seconds between two updates of one message: ``min_interval``, and while several
-        messages change, each one's equal share of the budget. Without that share the
-        first busy room would spend a minute's budget on its own updates, and a room whose
-        calls start a few seconds later would show nothing for a minute."""
+        """Seconds between two updates of one message: ``min_interval``, and once half the
+        budget of the window is spent while several messages change, each one's equal
+        share of the budget. Without that share the first busy room would spend a minute's
+        budget on its own updates, and a room whose calls start a few seconds later would
+        show nothing for a minute; applied from the start, it would hold every message to
+        its share even while the budget is mostly unused (measured with 10 open rosters by
+        bench/bench_roster.py: a roster's second change in 6 s waited up to 6 s)."""
         bucket = self._budget.bucket(method)
         since = now - bucket.window
         active = sum(s.method == method and s.touched >= since for s in self._slots.values())
-        share = active * bucket.window / bucket.limit if active > 1 else 0.0
-        return max(self.min_interval, share)
+        if active <= 1 or 2 * bucket.spent() < bucket.limit:
+            return self.min_interval
+        return max(self.min_interval, active * bucket.window / bucket.limit)
 
     def _ready(self, key: Key, now: float, interval: float) -> bool:
         slot = self._slots.get(key)
@@ -418,7 +446,8 @@ class LiveCards:
         else:
             _, server = await self.rooms.state()
             count, online = self._deps.tracker.count(room.id), self._deps.tracker.online
-            message = dial_in_card(room, server, count, online, include_pin=card.include_pin)
+            message = dial_in_card(room, server, count, online, include_pin=card.include_pin,
+                                   state=call_state(self._deps.tracker, room.id))  # fmt: skip
             if slot.retire:
                 message = retired_card(message, room)
             await self._update_message(slot, card, message)
@@ -446,3 +475,99 @@ class LiveCards:
         tracker = self._deps.tracker
         view = home_view(rooms, tracker.counts(), tracker.online, server)
         await limited(self._client.views_publish(user_id=user_id, view=view))
+
+    # -- rosters --------------------------------------------------------------------------
+
+    async def watch_roster(self, view_id: str, watch: RosterWatch) -> None:
+        """A roster modal opened (``views.open`` answered ``view_id``): keep it current.
+        ``watch.shown`` is what it was opened with; a change since then is sent at once."""
+        if not self._running:
+            return
+        watch.seen = self._clock()
+        self._rosters[view_id] = watch
+        followed = [v for v in self._rosters if not self._roster_retiring(v)]
+        extra = max(len(followed) - MAX_ROSTERS, 0)
+        for old in sorted(followed, key=lambda v: self._rosters[v].seen)[:extra]:
+            self._mark_roster(old, self._rosters[old]).retire = True
+        if self._roster_now(watch) != watch.shown:
+            self._mark_roster(view_id, watch)
+
+    def roster_closed(self, view_id: str) -> None:
+        """``view_closed``: the person closed it; nothing more is sent to it."""
+        self._rosters.pop(view_id, None)
+        key = ("roster", view_id)
+        slot = self._slots.get(key)
+        if slot is None:
+            return
+        slot.closed = True
+        if slot.task is None:  # not being sent: drop it now (else _send does)
+            self._queues[ROSTER].discard(key)
+            del self._slots[key]
+
+    def roster_notice(self, view_id: str | None, user_id: str, text: str | None) -> bool:
+        """Show ``text`` (mrkdwn, escaped) on top of ``user_id``'s open roster ``view_id``;
+        False if that is not one (the caller then tells them another way). ``None`` clears
+        an earlier notice: a click that worked shows in the roster itself, and a second
+        update just to say so would spend the Slack budget the other rosters share."""
+        watch = self._rosters.get(view_id) if view_id else None
+        if view_id is None or watch is None or watch.user_id != user_id:
+            return False
+        if text is None and watch.notice is None:
+            return True
+        watch.notice = text
+        watch.seen = self._clock()
+        self._mark_roster(view_id, watch)
+        return True
+
+    def _roster_retiring(self, view_id: str) -> bool:
+        slot = self._slots.get(("roster", view_id))
+        return slot is not None and slot.retire
+
+    def _roster_now(self, watch: RosterWatch) -> Mark:
+        """What the roster would show now (the room as the marks know it)."""
+        mark = self._marks.get(watch.room_id)
+        room = (str(mark[0]), str(mark[1])) if mark is not None else None
+        return roster_mark(self._deps.tracker, watch, room)
+
+    def _schedule_rosters(self, rooms: Collection[int] | None) -> None:
+        now = self._clock()
+        for view_id, watch in list(self._rosters.items()):
+            if rooms is not None and watch.room_id not in rooms:
+                continue
+            if now - watch.seen > ROSTER_TTL:
+                self._mark_roster(view_id, watch).retire = True
+            elif self._roster_now(watch) != watch.shown:
+                self._mark_roster(view_id, watch)
+
+    def _mark_roster(self, view_id: str, watch: RosterWatch) -> _Slot:
+        group = ("roster", watch.room_id)  # rosters of one room take one turn
+        return self._mark(("roster", view_id), ROSTER, group, self._send_roster)
+
+    async def _send_roster(self, key: Key, slot: _Slot) -> None:
+        view_id = key[1]
+        watch = self._rosters.get(view_id)
+        if watch is None:  # closed meanwhile
+            slot.closed = True
+            return
+        tracker = self._deps.tracker
+        try:
+            room = await self._deps.service.get_room_by_id(watch.room_id)
+        except RoomNotFound:
+            view = roster_gone_view(self._deleted.get(watch.room_id, "This room"))
+            last = True
+        else:
+            watch.shown = roster_mark(tracker, watch, room_key(room))
+            view = render_roster(tracker, room, watch, footer=STOPPED if slot.retire else None)
+            last = slot.retire
+        try:
+            await limited(self._client.views_update(view_id=view_id, view=view))
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error not in VIEW_GONE:
+                raise
+            log.info("roster %s is gone (%s); forgetting it", view_id, error)
+            last = True
+        if last:
+            if self._rosters.get(view_id) is watch:
+                del self._rosters[view_id]
+            slot.closed = True

@@ -1,4 +1,5 @@
-"""The Slack settings, from the environment: tokens, the admins, the mode and where to listen.
+"""The Slack settings, from the environment: tokens, the admins, the mode and where to listen,
+and how long uploaded call recordings stay on disk (``CONFERENCE_RECORDINGS_KEEP_DAYS``).
 
 ``missing()`` says what is missing or malformed and where in Slack's app settings to get it.
 """
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.config import port_setting
+from bot.config import int_setting, port_setting
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -40,6 +41,8 @@ class SlackSettings:
     http_host: str = "127.0.0.1"
     http_port: int = 3000
     api_url: str = DEFAULT_API_URL
+    # Days an uploaded recording stays on disk; 0 deletes it as soon as Slack has it.
+    recordings_keep_days: int = 0
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> SlackSettings:
@@ -58,6 +61,7 @@ class SlackSettings:
             # 0 asks the system for a free port (tests); SlackRunner.http_port tells which.
             http_port=port_setting(env, "SLACK_HTTP_PORT", 3000),
             api_url=api_url if api_url.endswith("/") else api_url + "/",
+            recordings_keep_days=int_setting(env, "CONFERENCE_RECORDINGS_KEEP_DAYS", 0, 0, 3650),
         )
 
     @property

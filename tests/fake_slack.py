@@ -3,6 +3,14 @@
 An aiohttp server on 127.0.0.1 (free port) that answers the documented Web API methods the
 app uses, records every call, and can be told to fail some (HTTP 429 with ``Retry-After``,
 or an ``ok: false`` error). The app reaches it through ``SLACK_API_URL``.
+
+File uploads follow Slack's three steps as documented (``files.upload`` is retired):
+``files.getUploadURLExternal`` (``filename``, ``length``) answers an ``upload_url`` on this
+server and a ``file_id``; the bytes are POSTed there (raw, or as a multipart ``file`` field);
+``files.completeUploadExternal`` (``files`` as JSON ``[{"id", "title"}]``, ``channel_id``,
+``initial_comment``, ``thread_ts``) refuses an unknown file id, a file whose bytes never
+arrived, or whose byte count differs from the ``length`` announced in step one. What was
+shared is in ``files`` (by file id) for tests to inspect.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +39,22 @@ class Call:
 
 
 @dataclass
+class UploadedFile:
+    """A file as the three upload steps left it: announced, received, then shared."""
+
+    file_id: str
+    filename: str
+    length: int  # as announced to files.getUploadURLExternal
+    token: str  # the secret part of its upload_url
+    data: bytes | None = None  # the bytes POSTed to the upload_url
+    title: str | None = None
+    channel: str | None = None
+    initial_comment: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
+
+
+@dataclass
 class _Fault:
     status: int
     error: str
@@ -47,12 +72,17 @@ class FakeSlack:
         self._faults: dict[str, list[_Fault]] = {}
         self._ts = itertools.count(1)
         self._envelopes = itertools.count(1)
+        self._views = itertools.count(1)
+        self.closed_views: set[str] = set()  # views.update answers not_found for these
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.sockets: list[web.WebSocketResponse] = []
         self._socket_connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Event()
+        self.files: dict[str, UploadedFile] = {}  # by file id, in the order announced
+        self._file_ids = itertools.count(1)
+        self._upload_faults = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -61,6 +91,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/upload/v1/{file_id}/{token}", self._upload)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -96,7 +127,15 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with ``ok: false`` and ``error``."""
         self._faults.setdefault(method, []).append(_Fault(200, error, None, times))
 
+    def fail_uploads(self, times: int = 1) -> None:
+        """Answer the next ``times`` POSTs to an upload_url with HTTP 500 (bytes dropped)."""
+        self._upload_faults += times
+
     # -- inspecting -----------------------------------------------------------------------
+
+    def shared_files(self) -> list[UploadedFile]:
+        """Files that went through all three steps, in the order they were announced."""
+        return [f for f in self.files.values() if f.completed]
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -167,7 +206,15 @@ class FakeSlack:
                 "bot_id": "BBOT",
                 "is_enterprise_install": False,
             }
-        if method in ("views.open", "views.update", "views.publish", "views.push"):
+        if method in ("views.open", "views.push"):  # each opened view gets its own id
+            view_id = f"V{next(self._views):06d}"
+            return {"ok": True, "view": {"id": view_id, **_as_dict(args.get("view"))}}
+        if method == "views.update":
+            view_id = str(args.get("view_id") or "V0VIEW")
+            if view_id in self.closed_views:  # closed by the user: Slack no longer has it
+                return {"ok": False, "error": "not_found"}
+            return {"ok": True, "view": {"id": view_id, **_as_dict(args.get("view"))}}
+        if method == "views.publish":
             return {"ok": True, "view": {"id": "V0VIEW", **_as_dict(args.get("view"))}}
         if method == "chat.postMessage":
             n = next(self._ts)
@@ -196,9 +243,84 @@ class FakeSlack:
             return {"ok": True, "user": {**profile, **self.profiles.get(user, {})}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users"))}}
+        if method == "files.getUploadURLExternal":
+            return self._get_upload_url(args)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}
+
+    # -- files: the three upload steps ---------------------------------------------------
+
+    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        length = str(args.get("length") or "")
+        if not filename or not length.isdigit() or int(length) < 1:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):08d}"
+        token = secrets.token_urlsafe(12)
+        self.files[file_id] = UploadedFile(file_id, filename, int(length), token)
+        return {
+            "ok": True,
+            "upload_url": f"{self.url}upload/v1/{file_id}/{token}",
+            "file_id": file_id,
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.files.get(request.match_info["file_id"])
+        if upload is None or upload.token != request.match_info["token"] or upload.completed:
+            return web.Response(status=404, text="Not found", content_type="text/plain")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            field = form.get("file")
+            data = field.file.read() if isinstance(field, web.FileField) else b""
+        else:
+            data = await request.read()
+        self.calls.append(Call("upload", {"file_id": upload.file_id, "bytes": len(data)}, None))
+        self._changed.set()
+        if self._upload_faults > 0:
+            self._upload_faults -= 1
+            return web.Response(status=500, text="Internal error", content_type="text/plain")
+        upload.data = data
+        # What Slack's upload endpoint answers: plain text with the byte count.
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = json.loads(str(args.get("files") or ""))
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(wanted, list) or not wanted:
+            return {"ok": False, "error": "invalid_arguments"}
+        found: list[UploadedFile] = []
+        for entry in wanted:
+            upload = self.files.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+            if upload is None or upload.completed or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            if len(upload.data) != upload.length:
+                return {"ok": False, "error": "file_upload_size_mismatch"}
+            found.append(upload)
+        channel = args.get("channel_id") or None
+        for entry, upload in zip(wanted, found, strict=True):
+            upload.title = str(entry.get("title") or upload.filename)
+            upload.channel = channel
+            upload.initial_comment = args.get("initial_comment") or None
+            upload.thread_ts = args.get("thread_ts") or None
+            upload.completed = True
+        return {
+            "ok": True,
+            "files": [
+                {
+                    "id": f.file_id,
+                    "name": f.filename,
+                    "title": f.title,
+                    "size": f.length,
+                    "channels": [channel] if channel else [],
+                }
+                for f in found
+            ],
+        }
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()

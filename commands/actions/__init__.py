@@ -7,11 +7,13 @@ from functools import partial
 from slack_bolt.async_app import AsyncApp
 
 from commands import ids
+from commands.actions import roster
 from commands.actions.create_room import create_room
 from commands.actions.decide import APPROVE, DENY, decide
 from commands.actions.delete_room import delete_room
 from commands.actions.edit_room import edit_room
 from commands.actions.list_rooms import list_rooms
+from commands.actions.lobby import ADMIT, REFUSE, lobby_decide
 from commands.actions.pin_entry import LOCK, UNLOCK, pin_entry
 from commands.actions.server_delete import server_delete
 from commands.actions.share_room import share_room
@@ -30,3 +32,10 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     app.action(ids.CONFIRM_SERVER_DELETE)(guard(partial(server_delete, ctx)))
     app.action(ids.LOCK_PIN_ENTRY)(guard(partial(pin_entry, ctx, LOCK)))
     app.action(ids.UNLOCK_PIN_ENTRY)(guard(partial(pin_entry, ctx, UNLOCK)))
+    app.action(ids.LOBBY_ADMIT)(guard(partial(lobby_decide, ctx, ADMIT)))
+    app.action(ids.LOBBY_REFUSE)(guard(partial(lobby_decide, ctx, REFUSE)))
+    app.action(ids.SHOW_PARTICIPANTS)(guard(partial(roster.show_participants, ctx)))
+    for action_id, what in roster.BUTTONS.items():
+        app.action(action_id)(guard(partial(roster.roster_action, ctx, what)))
+    # Not a button, but the roster's other half: a closed roster is no longer updated.
+    app.view_closed(ids.ROSTER_VIEW)(guard(partial(roster.roster_closed, ctx)))

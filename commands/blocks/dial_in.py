@@ -1,16 +1,25 @@
 """Dial-in cards: what to dial, the conference ID, the PIN only if the poster chose to show
-it, and the live participant count. LiveCards edits them as that count changes."""
+it, the live participant count with the call's locked and recording marks, and a "Show
+participants" button (the roster). LiveCards edits them as the call changes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.models import Room, Server
-from commands.blocks.kit import context, count_text, esc, section
+from commands import ids
+from commands.blocks.kit import button, context, count_text, esc, section
+from commands.blocks.roster import CallState, state_marks
 
 
 def dial_in_card(
-    room: Room, server: Server | None, count: int, online: bool, *, include_pin: bool
+    room: Room,
+    server: Server | None,
+    count: int,
+    online: bool,
+    *,
+    include_pin: bool,
+    state: CallState | None = None,
 ) -> dict[str, Any]:
     if server is None:
         dial = "The conference server is not set up."
@@ -22,13 +31,12 @@ def dial_in_card(
     if room.has_pin:
         details += f"\n*PIN:* {room.pin}#" if include_pin else "\n*PIN:* ask the organiser"
     live = count_text(count, online)
+    marks = state_marks(state) if state is not None and online else ""
+    title = section(f"*{esc(room.name)}*: conference call")
+    title["accessory"] = button("Show participants", ids.SHOW_PARTICIPANTS, str(room.id))
     return {
         "text": f"Join {esc(room.name)}: conference ID {room.conference_id}, {live}",
-        "blocks": [
-            section(f"*{esc(room.name)}*: conference call"),
-            section(details),
-            context(f":telephone_receiver: {live}"),
-        ],
+        "blocks": [title, section(details), context(f":telephone_receiver: {live}{marks}")],
     }
 
 

@@ -1,4 +1,5 @@
-"""The Home tab: every room with its live count, and buttons to edit, share or delete it."""
+"""The Home tab: every room with its live count, and buttons to see who is in its call
+(the roster), edit, share or delete it."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def home_view(
                 "type": "actions",
                 "block_id": f"room-{room.id}",
                 "elements": [
+                    button("Participants", ids.SHOW_PARTICIPANTS, value),
                     button("Edit", ids.ROOM_EDIT, value),
                     button("Share dial-in card", ids.ROOM_SHARE, value),
                     button("Request deletion", ids.ROOM_DELETE, value, style="danger"),

@@ -28,6 +28,7 @@ USAGE = (
     "`/conference edit ROOM`: rename it, change its conference ID or PIN\n"
     "`/conference delete ROOM`: ask the admins to delete a room\n"
     "`/conference info ROOM`: post a dial-in card in this channel\n"
+    "`/conference who ROOM`: who is in the room's call (owners can mute, remove, lock, record)\n"
     "Admins: `/conference setup [EXTENSION]`, `/conference number assign +E164`, "
     "`/conference number unassign`, `/conference server delete`\n"
     "ROOM is a room's name or conference ID."

@@ -1,6 +1,8 @@
 """The modals: create and edit a room, confirm a deletion, share a dial-in card, apologise.
 
-The PIN is never pre-filled, even for a room's owner.
+The PIN is never pre-filled, even for a room's owner. The moderator PIN is, in the edit
+modal: only the room's owners and admins can open it, and it is the one place in Slack where
+they can look up the PIN they hand to moderators.
 """
 
 from __future__ import annotations
@@ -45,6 +47,54 @@ def _tick_box(block_id: str, label: str, text: str, value: str) -> Block:
     return input_block(block_id, label, {"type": "checkboxes", "options": [option]}, optional=True)
 
 
+# The call options as the form shows them, in ``Room.options()`` order: (label, description);
+# Slack cuts both at 75 characters.
+CALL_OPTIONS = {
+    "wait_for_moderator": (
+        "Wait for a moderator",
+        "Callers hear music until someone joins with the moderator PIN.",
+    ),
+    "end_with_moderator": (
+        "End the call with the last moderator",
+        "Everyone is disconnected when the last moderator leaves.",
+    ),
+    "start_muted": ("Callers join muted", "Moderators are never muted on joining."),
+    "lobby": ("Ask before letting callers in", "An owner admits or refuses each caller here."),
+    "join_notes": ("Join and leave notes", "Posted in the thread of the room's dial-in card."),
+}
+
+
+def _options_box(room: Room | None) -> Block:
+    """One checkbox per call option, ticked as the room has them."""
+    options: list[dict[str, Any]] = [
+        {"text": plain(label, 75), "description": plain(more, 75), "value": name}
+        for name, (label, more) in CALL_OPTIONS.items()
+    ]
+    element: dict[str, Any] = {"type": "checkboxes", "options": options}
+    ticked = [o for o in options if room is not None and room.options()[o["value"]]]
+    if ticked:  # Slack refuses an empty initial_options
+        element["initial_options"] = ticked
+    return input_block(ids.OPTIONS_BLOCK, "Call options", element, optional=True)
+
+
+def _moderator_pin(room: Room | None) -> Block:
+    """The moderator PIN; pre-filled in the edit modal (see the module's docstring)."""
+    hint = (
+        "4 to 10 digits, not the PIN. Callers who key it in join as moderators: they get "
+        "in when the room is full or locked, and have the moderator keypad menu."
+    )
+    if room is not None:
+        hint += " Clear it to remove the moderator PIN."
+    initial = room.moderator_pin if room is not None else None
+    return input_block(
+        ids.MODERATOR_PIN_BLOCK,
+        "Moderator PIN",
+        text_input(initial, max_length=10),
+        optional=True,
+        hint=hint,
+    )
+
+
 def _language_select(initial: str) -> dict[str, Any]:
     options = [{"text": plain(name, 75), "value": code} for code, name in LANGUAGES.items()]
     chosen = next(o for o in options if o["value"] == initial)
@@ -61,7 +111,8 @@ def room_form(
     suggested_id: str = "",
     metadata: Mapping[str, Any] | None = None,
 ) -> View:
-    """The create and edit modal. The PIN is never pre-filled, even for its owner."""
+    """The create and edit modal. The PIN is never pre-filled, even for its owner; the
+    moderator PIN is in the edit modal, which only owners and admins can open."""
     blocks: list[Block] = [
         input_block(ids.NAME_BLOCK, "Room name", text_input(room.name if room else name, 64)),
         input_block(
@@ -99,6 +150,7 @@ def room_form(
                 )
             )
     blocks += [
+        _moderator_pin(room),
         input_block(
             ids.LIMIT_BLOCK,
             "Participant limit",
@@ -116,6 +168,7 @@ def room_form(
             "Prompt language",
             _language_select(room.language if room else "en"),
         ),
+        _options_box(room),
     ]
     return _modal(callback_id, title, submit, metadata or {}, blocks)
 

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from commands.blocks.kit import esc
 from commands.blocks.messages import help_message, usage_message
 from commands.context import Payload, SlackContext
-from commands.slash import create, delete, edit, info, list_rooms, number, server, setup
+from commands.slash import create, delete, edit, info, list_rooms, number, server, setup, who
 from commands.slash.invocation import Invocation
 
 
@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "setup": setup,
     "number": number,
     "server": server,
+    "who": who,
 }
 
 

@@ -15,6 +15,7 @@ from bot import errors
 from bot.models import Room
 from commands import ids
 from commands.blocks.kit import esc, pin_text
+from commands.blocks.modals import CALL_OPTIONS
 from commands.notify import slack_error, tell
 from commands.views import state
 
@@ -22,24 +23,38 @@ log = logging.getLogger(__name__)
 
 
 class Fields(TypedDict):
-    """The fields both forms have, as typed (the service checks them)."""
+    """The fields both forms have, as typed (the service checks them). Both forms show the
+    moderator PIN (pre-filled when editing) and every option, so both pass all of them:
+    an empty moderator PIN means none, an unticked option off."""
 
     name: str
     conference_id: str
     max_participants: str
+    moderator_pin: str | None
+    options: dict[str, bool]
 
 
 def fields(view: dict[str, Any]) -> Fields:
+    ticked = state.chosen(view, ids.OPTIONS_BLOCK)
     return Fields(
         name=state.text(view, ids.NAME_BLOCK),
         conference_id=state.text(view, ids.CONFERENCE_ID_BLOCK),
         max_participants=state.text(view, ids.LIMIT_BLOCK),
+        moderator_pin=state.text(view, ids.MODERATOR_PIN_BLOCK) or None,
+        options={name: name in ticked for name in CALL_OPTIONS},
     )
 
 
 def summary(room: Room) -> str:
+    """What the confirmation says of a room: never a PIN, only whether there is one."""
     limit = room.max_participants
-    return f"conference ID {room.conference_id}, {pin_text(room)}, up to {limit} people"
+    text = f"conference ID {room.conference_id}, {pin_text(room)}, up to {limit} people"
+    if room.has_moderator_pin:
+        text += ", a moderator PIN"
+    chosen = [CALL_OPTIONS[name][0].lower() for name, on in room.options().items() if on]
+    if chosen:
+        text += f"; options: {', '.join(chosen)}"
+    return text
 
 
 async def save(

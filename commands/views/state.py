@@ -35,6 +35,12 @@ def ticked(view: dict[str, Any], block_id: str) -> bool:
     return bool(element and element.get("selected_options"))
 
 
+def chosen(view: dict[str, Any], block_id: str) -> set[str]:
+    """The values of the ticked options of a checkboxes input (none when absent)."""
+    element = _element(view, block_id) or {}
+    return {str(o.get("value")) for o in element.get("selected_options") or []}
+
+
 def inline_errors(exc: errors.DomainError, default_block: str) -> dict[str, str]:
     """``response_action: errors`` wants messages keyed by input block; a problem with no
     field of its own (room limit, no server) is shown on ``default_block``."""

@@ -147,7 +147,15 @@ def fill(view: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
                 option = next(o for o in element["options"] if o["value"] == given)
             entry = {"type": kind, "selected_option": option}
         elif kind == "checkboxes":
-            entry = {"type": kind, "selected_options": element["options"] if given else []}
+            # True: every option ticked; a list or set: the options with those values;
+            # not given: as the form opened (its initial_options).
+            if block["block_id"] not in values:
+                ticked = element.get("initial_options", [])
+            elif isinstance(given, list | set | tuple | frozenset):
+                ticked = [o for o in element["options"] if o["value"] in given]
+            else:
+                ticked = element["options"] if given else []
+            entry = {"type": kind, "selected_options": ticked}
         elif kind == "conversations_select":
             entry = {"type": kind, "selected_conversation": given}
         else:
@@ -332,8 +340,16 @@ class SocketDriver(_Base):
 # -- the AMI side --------------------------------------------------------------------------
 
 
-def join(tracker: ParticipantTracker, room_id: int, uid: str, number: str = "1001") -> None:
-    """A caller joins, as Asterisk reports it."""
+def join(
+    tracker: ParticipantTracker,
+    room_id: int,
+    uid: str,
+    number: str = "1001",
+    *,
+    name: str | None = None,
+    moderator: bool = False,
+) -> None:
+    """A caller joins, as Asterisk reports it (``name`` defaults to "Caller NUMBER")."""
     tracker._on_join(
         Message(
             {
@@ -346,9 +362,9 @@ def join(tracker: ParticipantTracker, room_id: int, uid: str, number: str = "100
                 "ChannelState": "6",
                 "ChannelStateDesc": "Up",
                 "CallerIDNum": number,
-                "CallerIDName": f"Caller {number}",
+                "CallerIDName": f"Caller {number}" if name is None else name,
                 "Uniqueid": uid,
-                "Admin": "No",
+                "Admin": "Yes" if moderator else "No",
                 "Muted": "No",
             }
         )
@@ -366,6 +382,37 @@ def leave(tracker: ParticipantTracker, room_id: int, uid: str) -> None:
                 "Uniqueid": uid,
             }
         )
+    )
+
+
+def caller_event(tracker: ParticipantTracker, event: str, room_id: int, uid: str,
+                 **fields: str) -> None:  # fmt: skip
+    """A caller's ConfbridgeMute/Unmute or ConfbridgeTalking (``TalkingStatus="on"``)."""
+    handlers = {"ConfbridgeMute": tracker._on_mute, "ConfbridgeUnmute": tracker._on_unmute,
+                "ConfbridgeTalking": tracker._on_talking}  # fmt: skip
+    handlers[event](
+        Message(
+            {
+                "Event": event,
+                "Timestamp": f"{time.time():.6f}",
+                "Conference": bridge_name(room_id),
+                "Channel": f"PJSIP/1001-{uid}",
+                "Uniqueid": uid,
+                **fields,
+            }
+        )  # fmt: skip
+    )
+
+
+def room_event(tracker: ParticipantTracker, event: str, room_id: int) -> None:
+    """ConfbridgeLock/Unlock or ConfbridgeRecord/StopRecord, as Asterisk reports them."""
+    handlers = {"ConfbridgeLock": tracker._on_lock, "ConfbridgeUnlock": tracker._on_unlock,
+                "ConfbridgeRecord": tracker._on_record,
+                "ConfbridgeStopRecord": tracker._on_stop_record}  # fmt: skip
+    handlers[event](
+        Message(
+            {"Event": event, "Timestamp": f"{time.time():.6f}", "Conference": bridge_name(room_id)}
+        )  # fmt: skip
     )
 
 

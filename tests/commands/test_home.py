@@ -26,6 +26,7 @@ async def test_home_tab_is_published_and_follows_counts(
     assert "*Board*" in shown and "nobody in the call" in shown and "1234" not in shown
     buttons = next(b for b in view["blocks"] if b.get("block_id") == f"room-{room.id}")
     assert [(e["action_id"], e["value"]) for e in buttons["elements"]] == [
+        ("roster_show", str(room.id)),
         ("room_edit", str(room.id)),
         ("room_share", str(room.id)),
         ("room_delete", str(room.id)),

@@ -14,7 +14,14 @@ def test_manifest_matches_the_app() -> None:
     text = MANIFEST.read_text()
     assert f"- command: {ids.COMMAND}\n" in text
     scopes = re.findall(r"^      - ([a-z:.]+) #", text, flags=re.MULTILINE)
-    assert scopes == ["commands", "chat:write", "chat:write.public", "users:read", "im:write"]
+    assert scopes == [
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "users:read",
+        "im:write",
+        "files:write",  # recordings (commands.recordings): files_upload_v2 needs no more
+    ]
     events = re.search(r"bot_events:\n((?:\s+- \S+\n)+)", text)
     assert events is not None and events.group(1).split() == ["-", "app_home_opened"]
     assert "home_tab_enabled: true" in text
