@@ -317,6 +317,11 @@ class RecordingUploader:
         for gone in set(self._by_room) - rooms:
             await self._room_deleted(gone)
         deleted = 0
+        # Rooms deleted while this process did not follow them (another process, or while
+        # the bot was down): the database forgot which room, not that it is gone.
+        for recording in await service.orphaned_recordings():
+            if recording.status not in (RecordingStatus.RECORDING, RecordingStatus.DELETED):
+                deleted += await self._delete(recording)
         for room_id in rooms:
             for recording in await service.recordings_of(room_id):
                 uploaded = _parse(recording.uploaded_at)

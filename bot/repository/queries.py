@@ -462,11 +462,18 @@ class Repository:
         return _recording(row) if row else None
 
     async def list_recordings(
-        self, *, room_id: int | None = None, status: RecordingStatus | None = None
+        self,
+        *,
+        room_id: int | None = None,
+        status: RecordingStatus | None = None,
+        orphaned: bool = False,
     ) -> list[Recording]:
-        """Oldest first; of one room and/or in one status."""
+        """Oldest first; of one room (``orphaned``: of rooms since deleted) and/or in one
+        status."""
         where: list[str] = []
         args: list[Any] = []
+        if orphaned:
+            where.append("room_id IS NULL")
         if room_id is not None:
             where.append("room_id = ?")
             args.append(room_id)

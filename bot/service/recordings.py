@@ -63,6 +63,12 @@ class RecordingsMixin(ServiceBase):
         async with self.repo.read() as repo:
             return await repo.recording_by_id(recording_id)
 
+    async def orphaned_recordings(self) -> list[Recording]:
+        """Recordings of rooms deleted since (their files go with their room), oldest first;
+        also those deleted by another process or while the bot was down."""
+        async with self.repo.read() as repo:
+            return await repo.list_recordings(orphaned=True)
+
     async def recordings_of(self, room_id: int) -> list[Recording]:
         """A room's recordings, oldest first (none once the room is deleted)."""
         async with self.repo.read() as repo:

@@ -492,6 +492,35 @@ async def test_a_room_deleted_by_another_process_is_swept(
         await uploader.stop()
 
 
+async def test_a_room_deleted_while_the_bot_was_down_loses_its_files_at_start(
+    deps: Deps, fake: FakeSlack, service: ConferenceService, folder: Path, client: AsyncWebClient
+) -> None:
+    """No uploader followed the deletion (the CLI, bot down): the database only knows the
+    recordings' room is gone; the first sweep, at start, deletes their files."""
+    room = await service.create_room(name="Board", conference_id="4334", actor="t")
+    kept, failed = folder / "kept.wav", folder / "failed.wav"
+    for path, status in ((kept, "uploaded"), (failed, "failed")):
+        recording = await service.recording_started(room, str(path), f"slack:{ADMIN}")
+        write_wav(path, 1.0)
+        await service.recording_stopped(str(path), None)
+        if status == "uploaded":
+            await service.recording_uploaded(recording.id, CHANNEL, "F1")
+        else:
+            await service.recording_failed(recording.id, "internal_error")
+    await service.delete_room(room.id, actor="cli:ana")
+    assert kept.exists() and failed.exists()
+    uploader = RecordingUploader(deps, client, ADMIN_CHANNEL, keep_days=30)
+    await uploader.start()
+    try:
+        await uploader.wait_idle()
+        assert not kept.exists() and not failed.exists()
+        assert not fake.shared_files()  # deleted, not uploaded
+        statuses = {r.status for r in await service.orphaned_recordings()}
+        assert statuses == {RecordingStatus.DELETED}
+    finally:
+        await uploader.stop()
+
+
 async def test_not_in_the_cards_channel_it_goes_to_the_admins(
     deps: Deps, fake: FakeSlack, service: ConferenceService, folder: Path, client: AsyncWebClient
 ) -> None:
