@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -26,7 +27,7 @@ from panoramisk.message import Message
 
 from bot.config import Settings
 from bot.service import ConferenceService
-from bot.wiring import Deps
+from bot.wiring import Deps, build_telephony
 from commands.app import SlackRunner, start_slack, web_client
 from commands.live_cards import LiveCards
 from commands.slack_settings import EVENTS_PATH, SlackSettings
@@ -35,6 +36,8 @@ from telephony.naming import bridge_name
 from telephony.pbx_actions import PbxActions
 from telephony.tracker import ParticipantTracker
 from tests.fake_slack import TEAM, FakeSlack
+from tests.pbx_fixtures import Pbx
+from tests.pbx_fixtures import eventually as eventually_true
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ADMIN = "UADMIN"  # a workspace admin, per the fake's users.info
@@ -424,6 +427,26 @@ async def fake() -> AsyncIterator[FakeSlack]:
     server = await FakeSlack(admins={ADMIN}).start()
     yield server
     await server.close()
+
+
+@asynccontextmanager
+async def pbx_deps(service: ConferenceService, pbx: Pbx, tmp_path: Path) -> AsyncIterator[Deps]:
+    """The real telephony stack on ``pbx`` (AMI, tracker, AstDB sync, actions recording into
+    its recordings folder), for tests whose ``deps`` fixture replaces the never-started AMI
+    client of the others: ``async with pbx_deps(service, shared_pbx, tmp_path) as deps``."""
+    cfg = pbx.cfg
+    tel = build_telephony(service, host="127.0.0.1", port=cfg.ami_port,
+                          username=pbx.creds.username, secret=pbx.creds.password,
+                          recordings_dir=cfg.recordings_dir)  # fmt: skip
+    await tel.ami.start()
+    try:
+        assert await tel.ami.wait_ready(20)
+        await eventually_true(lambda: tel.tracker.online and tel.sync.synced, what="first sync")
+        yield Deps(Settings.from_environ({}, cwd=tmp_path), service, tel.ami, tel.tracker,
+                   tel.actions)  # fmt: skip
+    finally:
+        await tel.ami.close()
+        await tel.sync.close()
 
 
 @pytest.fixture

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
 from bot.models import Recording, RecordingStatus, Role
 from bot.service import ConferenceService
-from bot.wiring import Deps, build_telephony
+from bot.wiring import Deps
 from commands.app import SlackRunner
 from commands.recordings import RecordingUploader
-from tests.commands.conftest import ADMIN, ADMIN_CHANNEL
+from tests.commands.conftest import ADMIN, ADMIN_CHANNEL, pbx_deps
 from tests.fake_slack import FakeSlack, UploadedFile
 from tests.pbx_fixtures import Pbx, eventually
 from tests.telephony.dtmf_audio import (
@@ -53,18 +52,9 @@ ROOM_ID = "4330"
 
 @pytest.fixture
 async def deps(service: ConferenceService, shared_pbx: Pbx, tmp_path: Path) -> AsyncIterator[Deps]:
-    """The real telephony stack, recording into the PBX's recordings folder."""
-    cfg = shared_pbx.cfg
-    tel = build_telephony(service, host="127.0.0.1", port=cfg.ami_port,
-                          username=shared_pbx.creds.username, secret=shared_pbx.creds.password,
-                          recordings_dir=cfg.recordings_dir)  # fmt: skip
-    await tel.ami.start()
-    assert await tel.ami.wait_ready(20)
-    await eventually(lambda: tel.tracker.online and tel.sync.synced, what="first sync")
-    yield Deps(Settings.from_environ({}, cwd=tmp_path), service, tel.ami, tel.tracker,
-               tel.actions)  # fmt: skip
-    await tel.ami.close()
-    await tel.sync.close()
+    """The real telephony stack in place of the never-started AMI client of the other tests."""
+    async with pbx_deps(service, shared_pbx, tmp_path) as real:
+        yield real
 
 
 def caller_stream(keys: str, tone_seconds: float) -> list[RtpPacket]:

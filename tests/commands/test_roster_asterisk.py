@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from panoramisk.message import Message
 
-from bot.config import Settings
 from bot.service import ConferenceService
-from bot.wiring import Deps, build_telephony
+from bot.wiring import Deps
 from commands import ids
-from tests.commands.conftest import ADMIN, HttpDriver, block_actions
+from tests.commands.conftest import ADMIN, HttpDriver, block_actions, pbx_deps
 from tests.commands.test_roster import opened_id
 from tests.fake_slack import Call
 from tests.pbx_fixtures import Pbx, eventually
@@ -25,16 +24,8 @@ from tests.pbx_fixtures import Pbx, eventually
 @pytest.fixture
 async def deps(service: ConferenceService, shared_pbx: Pbx, tmp_path: Path) -> AsyncIterator[Deps]:
     """The real telephony stack in place of the never-started AMI client of the other tests."""
-    tel = build_telephony(service, host="127.0.0.1", port=shared_pbx.cfg.ami_port,
-                          username=shared_pbx.creds.username,
-                          secret=shared_pbx.creds.password)  # fmt: skip
-    await tel.ami.start()
-    assert await tel.ami.wait_ready(20)
-    await eventually(lambda: tel.tracker.online and tel.sync.synced, what="first sync")
-    yield Deps(Settings.from_environ({}, cwd=tmp_path), service, tel.ami, tel.tracker,
-               tel.actions)  # fmt: skip
-    await tel.ami.close()
-    await tel.sync.close()
+    async with pbx_deps(service, shared_pbx, tmp_path) as real:
+        yield real
 
 
 def click_in(view_id: str, action_id: str, value: str) -> dict[str, Any]:

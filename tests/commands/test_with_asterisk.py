@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
 from bot.errors import RoomNotFound
 from bot.models import RequestStatus
 from bot.service import ConferenceService
-from bot.wiring import Deps, build_telephony
+from bot.wiring import Deps
 from commands.live_cards import LiveCards
 from telephony.naming import ROOMS_FAMILY, room_family
-from tests.commands.conftest import ADMIN, ADMIN_CHANNEL, HttpDriver
+from tests.commands.conftest import ADMIN, ADMIN_CHANNEL, HttpDriver, pbx_deps
 from tests.commands.test_deletion import request_deletion
 from tests.commands.test_live_cards import live_line, post_card
 from tests.pbx_fixtures import Pbx, eventually
@@ -24,16 +23,8 @@ from tests.pbx_fixtures import Pbx, eventually
 @pytest.fixture
 async def deps(service: ConferenceService, shared_pbx: Pbx, tmp_path: Path) -> AsyncIterator[Deps]:
     """The real telephony stack in place of the never-started AMI client of the other tests."""
-    tel = build_telephony(service, host="127.0.0.1", port=shared_pbx.cfg.ami_port,
-                          username=shared_pbx.creds.username,
-                          secret=shared_pbx.creds.password)  # fmt: skip
-    await tel.ami.start()
-    assert await tel.ami.wait_ready(20)
-    await eventually(lambda: tel.tracker.online and tel.sync.synced, what="first sync")
-    yield Deps(Settings.from_environ({}, cwd=tmp_path), service, tel.ami, tel.tracker,
-               tel.actions)  # fmt: skip
-    await tel.ami.close()
-    await tel.sync.close()
+    async with pbx_deps(service, shared_pbx, tmp_path) as real:
+        yield real
 
 
 async def test_card_follows_real_callers(
