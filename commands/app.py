@@ -190,7 +190,8 @@ async def _start(
                                        deps.lockouts.store.room_lock)  # fmt: skip
     lobby = None
     if deps.lobby is not None:
-        lobby = LobbyDesk(deps.lobby, deps.service, live.client, slack.admin_channel)
+        lobby = LobbyDesk(deps.lobby, deps.service, live.client, slack.admin_channel,
+                          budget=live.budget)  # fmt: skip
     if slack.mode == "socket":
         assert slack.app_token is not None
         handler = VerifiedSocketModeHandler(app, slack.app_token, refusals)

@@ -14,6 +14,7 @@ own tier.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -149,6 +150,16 @@ class SlackBudget:
         self._burst = burst
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+
+    async def spend(
+        self, method: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        """Wait for a token of ``method``'s bucket and spend it: for a live message sent
+        outside LiveCards' queues (a lobby request's outcome), so it counts against the same
+        per-minute budget as the cards and rosters."""
+        bucket = self.bucket(method)
+        while not bucket.take():
+            await sleep(max(bucket.delay(), 0.01))
 
     def bucket(self, method: str) -> TokenBucket:
         found = self._buckets.get(method)

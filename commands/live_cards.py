@@ -147,6 +147,12 @@ class LiveCards:
     def client(self) -> AsyncWebClient:
         return self._client
 
+    @property
+    def budget(self) -> SlackBudget:
+        """The Web API budget every live message draws on (cards, Home tabs, rosters, and
+        the lobby's messages through ``SlackBudget.spend``)."""
+        return self._budget
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, *, refresh: bool = True) -> None:

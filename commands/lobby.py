@@ -33,6 +33,7 @@ from bot.models import LobbyRequest, LobbyStatus
 from bot.service import ConferenceService
 from bot.service.lobby import expired
 from commands.blocks.lobby import lobby_settled, lobby_waiting
+from commands.budget import SlackBudget
 from commands.notify import slack_error
 from telephony.errors import PbxActionFailed, PbxUnavailable
 from telephony.lobby import LobbyArrival, LobbyDone, LobbyKey, PbxLobby
@@ -59,7 +60,11 @@ class LobbyDesk:
         admin_channel: str | None,
         *,
         clock: Callable[[], float] = time.time,
+        budget: SlackBudget | None = None,
     ) -> None:
+        """``budget``: the live messages' Slack budget (``LiveCards.budget``), which each
+        message's update draws on."""
+        self._budget = budget
         self._lobby = lobby
         self._service = service
         self._client = client
@@ -175,6 +180,8 @@ class LobbyDesk:
         if request.channel is None or request.ts is None:
             return
         message: dict[str, Any] = lobby_settled(request)
+        if self._budget is not None:
+            await self._budget.spend("chat.update")
         try:
             await self._client.chat_update(channel=request.channel, ts=request.ts, **message)
         except SlackApiError as exc:

@@ -79,3 +79,20 @@ def test_a_key_that_is_not_ready_lets_the_next_one_go() -> None:
     queue.add("B", "b1")
     assert queue.pop(lambda k: k != "a1") == "b1"
     assert list(queue) == ["a1"]
+
+
+async def test_spend_waits_for_a_token_of_the_shared_bucket() -> None:
+    """A live message sent outside LiveCards' queues (a lobby outcome) waits its turn in the
+    same bucket: the third call in a 2-a-window budget goes a window later."""
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    budget = SlackBudget({"chat.update": 2}, window=10.0, clock=lambda: now[0])
+    sent = []
+    for _ in range(5):
+        await budget.spend("chat.update", sleep)
+        sent.append(now[0])
+    assert sent == [0.0, 0.0, 10.0, 10.0, 20.0]
+    assert budget.bucket("chat.update").spent() == 1
