@@ -56,6 +56,8 @@ def setup_logging() -> None:
     )
     # panoramisk logs whole actions at INFO/DEBUG (a DBPut carries a PIN): keep it quiet.
     logging.getLogger("panoramisk").setLevel(logging.ERROR)
+    # aiosqlite logs every statement with its parameters (PINs among them) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
 

@@ -31,7 +31,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import errors
-from commands.blocks.kit import and_more, count_text, esc
+from commands.blocks.kit import and_more, count_text, inert
 from commands.blocks.roster import mask_in_text, mask_number
 from commands.budget import RateLimited, limited
 from commands.context import Deps
@@ -73,8 +73,8 @@ def caller_text(person: Participant) -> str:
         name = name[: NAME_CHARS - 1] + "…"
     masked = mask_number(number)
     if name and masked:
-        return f"{esc(name)} ({masked})"
-    return esc(name) or (f"A caller ({masked})" if masked else "A caller")
+        return f"{inert(name)} ({masked})"
+    return inert(name) or (f"A caller ({masked})" if masked else "A caller")
 
 
 def note_text(joined: list[Participant], brief: list[Participant], left: list[Participant],

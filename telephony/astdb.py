@@ -40,6 +40,7 @@ from telephony.naming import (
     ROOMS_FAMILY,
     SERVER_FAMILY,
     bridge_name,
+    lobby_family,
     option_letters,
     room_family,
     room_of,
@@ -359,6 +360,9 @@ class AstDbSync:
     async def _apply_room(self, change: RoomChange) -> None:
         if change.kind == "deleted":
             await self._del_tree(room_family(change.room.conference_id))
+            # Callers waiting in its lobby are sent away (the dialplan admits only on
+            # "admit"; a key gone is a refusal), not left to wait out the time limit.
+            await self._del_tree(lobby_family(change.room.id))
             # Callers still in a deleted room hear goodbye (dialplan, on KICKED) and leave.
             await self._kick_all(bridge_name(change.room.id))
             self._deleted.discard(change.room.id)
@@ -405,6 +409,8 @@ class AstDbSync:
             # its to end (another database, by mistake, must not hang up every call).
             ids = {r.id for r in now}
             gone = (self._known - ids) | self._deleted
+            for room_id in gone:
+                await self._del_tree(lobby_family(room_id))  # its lobby's callers: refused
             if gone:
                 for bridge in await self._live_bridges():
                     if room_of(bridge) in gone:

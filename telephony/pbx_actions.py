@@ -60,6 +60,9 @@ class PbxActions:
         self._tracker = tracker
         self._confirm_within = confirm_within
         self.recordings_dir = recordings_dir
+        # One start or stop per room at a time: two at once would both see no recording,
+        # and the second's failure would undo the first's AstDB mark and file.
+        self._recording_locks: dict[int, asyncio.Lock] = {}
 
     @property
     def online(self) -> bool:
@@ -180,9 +183,11 @@ class PbxActions:
     async def record(self, room: Room, start: bool, path: str | None = None) -> str:
         """Start (to ``path``, default a new file in the recordings dir) or stop recording
         the room's call; returns the file, once Asterisk confirmed it."""
-        if start:
-            return await self._start_recording(room, path)
-        return await self._stop_recording(room)
+        lock = self._recording_locks.setdefault(room.id, asyncio.Lock())
+        async with lock:
+            if start:
+                return await self._start_recording(room, path)
+            return await self._stop_recording(room)
 
     async def _start_recording(self, room: Room, path: str | None) -> str:
         if self._tracker.room_state(room.id).recording:
@@ -207,8 +212,9 @@ class PbxActions:
                  "RecordFile": str(target)}
             )  # fmt: skip
         except BaseException:
-            with suppress(Exception):
-                await self._ami.action({"Action": "DBDelTree", "Family": family})
+            if not self._tracker.room_state(room.id).recording:  # never undo a running one's
+                with suppress(Exception):
+                    await self._ami.action({"Action": "DBDelTree", "Family": family})
             raise
         await self._confirmed(
             lambda: self._tracker.room_state(room.id).recording, f'record "{room.name}"'

@@ -106,7 +106,10 @@ class LobbyMixin(AccessMixin):
         verb = "admit" if admit else "refuse"
         request = await self.lobby_request(request_id)
         if request is None or request.room_id is None:
-            raise LobbySettled("That caller is no longer waiting: the room was deleted.")
+            raise LobbySettled(
+                "That caller is no longer waiting (their room was deleted, or "
+                "the request is unknown); nothing was decided."
+            )
         room = await self.require_manager(request.room_id, actor, role,
                                           f"{verb} callers waiting in its lobby")  # fmt: skip
         who = masked(request.caller_number)

@@ -14,7 +14,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import errors
-from commands.blocks.kit import esc
+from bot.models import Role
+from commands.blocks.kit import esc, parse_id, shown_value
 from commands.context import Payload, SlackContext, actor
 
 ADMIT, REFUSE = True, False
@@ -30,14 +31,32 @@ async def lobby_decide(
 ) -> None:
     await ack()
     user = body["user"]["id"]
+    service, who = ctx.deps.service, actor(user)
     value = str(action.get("value") or "")
-    if not value.isdigit():
-        await respond(text="That button is out of date; nothing was decided.",
-                      response_type="ephemeral", replace_original=False)  # fmt: skip
-        return
+    request_id = parse_id(value)
     role = await ctx.role(user)
     try:
-        await ctx.deps.service.decide_lobby(int(value), admit, gate=ctx.deps.lobby,
-                                            actor=actor(user), role=role)  # fmt: skip
+        if request_id is None:
+            raise errors.InvalidInput("That button is out of date; nothing was decided.")
+        await service.decide_lobby(request_id, admit, gate=ctx.deps.lobby, actor=who,
+                                   role=role)  # fmt: skip
     except errors.DomainError as exc:
+        if not isinstance(exc, errors.NotAllowed):  # that one is audited already
+            why = (f"a value no lobby message carries, {shown_value(value)}"
+                   if request_id is None else exc.message)  # fmt: skip
+            await _audit_refusal(ctx, who, role, admit, request_id, why)
         await respond(text=esc(exc.message), response_type="ephemeral", replace_original=False)
+
+
+async def _audit_refusal(
+    ctx: SlackContext, who: str, role: Role, admit: bool, request_id: int | None, why: str
+) -> None:
+    """Audit a refused decision the service did not audit itself (it audits
+    ``NotAllowed``): a replayed click, a caller gone, a forged value."""
+    service = ctx.deps.service
+    request = await service.lobby_request(request_id) if request_id is not None else None
+    target = request.room_name if request is not None else "lobby"
+    verb = "Admit" if admit else "Refuse"
+    await service.record(who, "lobby.refused", target,
+                         f"Refused ({role.value}) {verb} on lobby request "
+                         f"{request_id if request_id is not None else '?'}: {why}")  # fmt: skip

@@ -12,6 +12,7 @@ itself follows the call through ``LiveCards``, so it shows the new state on its 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,7 +25,7 @@ from bot.call_control import CallControl
 from bot.models import Role
 from bot.service import ConferenceService
 from commands import ids
-from commands.blocks.kit import esc
+from commands.blocks.kit import esc, parse_id, shown_value
 from commands.blocks.roster import parse_caller_value
 from commands.context import Payload, SlackContext, actor
 from commands.error_handler import deliver
@@ -113,17 +114,32 @@ BUTTONS = {
 }
 
 
-def _target(what: RosterAction, value: str) -> tuple[int, str]:
-    """(room id, caller Uniqueid or "") from a button value; a value no roster of ours
-    carries is refused as stale."""
-    try:
-        if what.per_caller:
+STALE = "That button is out of date. Close the list and open it again."
+
+
+def _target(what: RosterAction, value: str) -> tuple[int, str] | None:
+    """(room id, caller Uniqueid or "") from a button value; None for a value no roster of
+    ours carries (forged or garbled)."""
+    if what.per_caller:
+        try:
             return parse_caller_value(value)
-        if value.isdigit():
-            return int(value), ""
-    except ValueError:
-        pass
-    raise errors.InvalidInput("That button is out of date. Close the list and open it again.")
+        except ValueError:
+            return None
+    room = parse_id(value)
+    return None if room is None else (room, "")
+
+
+async def _audit_refusal(
+    service: ConferenceService, who: str, role: Role, action_id: str, room: int | None,
+    reason: str,
+) -> None:  # fmt: skip
+    """Audit a refused click the service did not audit itself (it audits ``NotAllowed``)."""
+    target = f"room {room}" if room is not None else "roster"
+    if room is not None:
+        with suppress(errors.DomainError):
+            target = (await service.get_room_by_id(room)).name
+    summary = f"Roster button {action_id} ({role.value}) not carried out: {reason}"
+    await service.record(who, "call.refused", target, summary)
 
 
 async def roster_action(
@@ -138,13 +154,23 @@ async def roster_action(
     await ack()
     user = body["user"]["id"]
     view_id = (body.get("view") or {}).get("id")
+    service, who, action_id = ctx.deps.service, actor(user), str(action.get("action_id") or "")
+    role = await ctx.role(user)
+    value = str(action.get("value") or "")
+    target = _target(what, value)
+    room: int | None = None
     try:
-        room, uid = _target(what, str(action.get("value") or ""))
-        role = await ctx.role(user)
-        done = await what.run(ctx.deps.service, room, uid, ctx.deps.pbx, actor(user), role)
+        if target is None:
+            raise errors.InvalidInput(STALE)
+        room, uid = target
+        done = await what.run(service, room, uid, ctx.deps.pbx, who, role)
         text, notice = f":white_check_mark: {done}", None  # the roster shows what changed
     except errors.DomainError as refused:
         text = notice = f":warning: {esc(refused.message)}"
+        if not isinstance(refused, errors.NotAllowed):  # that one is audited already
+            reason = (f"a value no roster carries, {shown_value(value)}" if target is None
+                      else refused.message)  # fmt: skip
+            await _audit_refusal(service, who, role, action_id, room, reason)
     if not ctx.homes.roster_notice(view_id, user, notice):
         await deliver(text, body, client, respond)
 
@@ -154,10 +180,10 @@ async def show_participants(
 ) -> None:
     """The "Show participants" button of a dial-in card or a room on the Home tab."""
     await ack()
-    value = str(action.get("value") or "")
-    if not value.isdigit():
+    room_id = parse_id(str(action.get("value") or ""))
+    if room_id is None:
         raise errors.InvalidInput("That button is out of date; post a fresh dial-in card.")
-    room = await ctx.deps.service.get_room_by_id(int(value))
+    room = await ctx.deps.service.get_room_by_id(room_id)
     await open_roster(ctx, client, body["trigger_id"], room, body["user"]["id"])
 
 

@@ -6,10 +6,12 @@ a shared text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.models import Room
 from bot.rules import OWNER_PREFIX
+from bot.text import printable
 from commands import ids
 
 Block = dict[str, Any]
@@ -22,6 +24,35 @@ VIEW_BLOCKS = 100
 def esc(text: str) -> str:
     """Make user text safe inside mrkdwn (no accidental mentions or links)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Stand-ins for mrkdwn's markers, for text a stranger chose (a caller ID name reaches Slack
+# from any phone): "*Bob* :star: moderator" must not turn bold, or pass for a roster mark.
+_INERT = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb",
+                        ":": "\u2236"})  # fmt: skip
+
+
+def inert(text: str) -> str:
+    """``esc``, and mrkdwn's bold, italics, strike, code and emoji markers replaced by
+    look-alikes: for caller names and numbers, which strangers choose."""
+    return esc(text.translate(_INERT))
+
+
+_BUTTON_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(value: str) -> int | None:
+    """The database id a button of ours carries: 1 to 18 ASCII digits (SQLite's integers hold
+    them; ``str.isdigit`` also takes "²" and other scripts' digits). None for anything else:
+    a forged or garbled value."""
+    return int(value) if _BUTTON_ID.fullmatch(value) else None
+
+
+def shown_value(value: str, limit: int = 40) -> str:
+    """A button value no button of ours carries, as an audit line quotes it: cut, and with
+    control characters made visible."""
+    cut = value if len(value) <= limit else value[:limit] + f"... ({len(value)} characters)"
+    return printable(repr(cut))
 
 
 def plain(text: str, limit: int = 24) -> dict[str, Any]:

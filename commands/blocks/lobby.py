@@ -15,15 +15,17 @@ from typing import Any
 from bot.models import LobbyRequest, LobbyStatus
 from bot.service.lobby import masked
 from commands import ids
-from commands.blocks.kit import button, context, esc, section, who
+from commands.blocks.kit import button, context, esc, inert, section, who
+from commands.blocks.roster import mask_in_text
 
 
 def caller_text(request: LobbyRequest) -> str:
-    """``Ana (…1234)``, or ``(…1234)`` without a name."""
-    number = f"({masked(request.caller_number)})"
+    """``Ana (…1234)``, or ``(…1234)`` without a name. A name that spells a number (a
+    trunk's caller name often is one) is masked like the number: a channel reads this."""
+    number = f"({inert(masked(request.caller_number))})"
     name = request.caller_name.strip()
     if name and name != request.caller_number:
-        return f"{esc(name)} {number}"
+        return f"{inert(mask_in_text(name))} {number}"
     return number
 
 

@@ -27,6 +27,8 @@ from commands.blocks.kit import (
     context,
     count_text,
     esc,
+    inert,
+    parse_id,
     plain,
     section,
 )
@@ -34,6 +36,7 @@ from commands.blocks.kit import (
 NAME_CHARS = 60  # a caller name is cut here (Asterisk allows 80; a line should stay a line)
 # A run of digits long enough to be a phone number, spaces and dashes allowed in between.
 _NUMBER_RUN = re.compile(r"\+?\d(?:[\d\s().-]*\d)?")
+_UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RosterCaller(Protocol):
@@ -106,8 +109,8 @@ def caller_label(person: RosterCaller, *, full: bool) -> str:
     """Name and number for the roster (mrkdwn, escaped); masked unless ``full``."""
     name, number = _name_and_number(person, full=full)
     if name and number:
-        return f"*{esc(name)}* ({esc(number)})"
-    return f"*{esc(name or number or 'Unknown caller')}*"
+        return f"*{inert(name)}* ({inert(number)})"
+    return f"*{inert(name or number) or 'Unknown caller'}*"
 
 
 def caller_plain(person: RosterCaller) -> str:
@@ -131,11 +134,13 @@ def caller_value(room: Room, person: RosterCaller) -> str:
 
 
 def parse_caller_value(value: str) -> tuple[int, str]:
-    """(room id, Uniqueid) from ``caller_value``; ValueError for anything else."""
+    """(room id, Uniqueid) from ``caller_value``; ValueError for anything else (a Uniqueid
+    is at most 64 letters, digits, dots, dashes or underscores)."""
     room, sep, uid = value.partition(":")
-    if not sep or not room.isdigit() or not uid:
+    room_id = parse_id(room)
+    if not sep or room_id is None or not _UNIQUEID.fullmatch(uid):
         raise ValueError(value)
-    return int(room), uid
+    return room_id, uid
 
 
 def _room_actions(room: Room, state: CallState, count: int) -> Block:
