@@ -230,6 +230,7 @@ async def bench_serve(runs: int) -> None:
         "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
         "PBX_SIP_PORT": str(free_both()),
         "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "PBX_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
         "PBX_RTP_PORTS": f"{first}-{last}",
         "PBX_PHONES": "alice:alice-password-1",
     }  # fmt: skip

@@ -65,4 +65,11 @@ MODULES: tuple[str, ...] = (
     "app_mixmonitor.so",
     # Music for callers waiting for a moderator (ConfBridge) or in the lobby (StartMusicOnHold).
     "res_musiconhold.so",
+    # Browser join (issue 12): SIP over a WebSocket on Asterisk's loopback HTTP server
+    # (http.conf; the bot's web server proxies it), and Opus, the browsers' own codec.
+    # DTLS-SRTP needs no more: res_srtp and res_rtp_asterisk (which makes the certificate).
+    "res_http_websocket.so",
+    "res_pjsip_transport_websocket.so",
+    "codec_opus_open_source.so",
+    "res_format_attr_opus.so",
 )

@@ -35,6 +35,7 @@ def record(cfg: PbxConfig, pid: int, started_by: str = STARTED_BY_CLI) -> None:
         "bind_address": cfg.bind_address,
         "sip_port": cfg.sip_port,
         "ami_port": cfg.ami_port,
+        "http_port": cfg.http_port,
         "rtp_start": cfg.rtp_start,
         "rtp_end": cfg.rtp_end,
         "tls_port": cfg.tls_port if cfg.tls else None,
@@ -97,6 +98,12 @@ def running_config(cfg: PbxConfig) -> PbxConfig:
             bind_address=str(ports["bind_address"]),
             sip_port=parse_port(PORTS_FILE, ports["sip_port"]),
             ami_port=parse_port(PORTS_FILE, ports["ami_port"]),
+            # A PBX started before browser join (issue 12) recorded no HTTP port.
+            http_port=(
+                parse_port(PORTS_FILE, ports["http_port"])
+                if ports.get("http_port")
+                else cfg.http_port
+            ),
             rtp_start=parse_port(PORTS_FILE, ports["rtp_start"]),
             rtp_end=parse_port(PORTS_FILE, ports["rtp_end"]),
             tls_port=(

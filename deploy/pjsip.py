@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from deploy.settings import PbxConfig
+from deploy.settings import HTTP_ADDRESS, PbxConfig
 
 REGISTRATION = "provider"  # the registration, its endpoint, and "<name>-auth"
 PROVIDER_CONTEXT = "from-provider"
@@ -106,7 +106,19 @@ def transports(cfg: PbxConfig) -> str:
             # to: an impostor on the way would get our REGISTER (with its line= tag) and
             # could answer its digest challenge with the real provider's.
             out[-1] += f"verify_server = yes\nca_list_file = {ca_file(cfg)}\n"
+    out.append(ws_transport())
     return "\n".join(out)
+
+
+WS_TRANSPORT = "transport-ws"
+
+
+def ws_transport() -> str:
+    """Browser join (issue 12): SIP over WebSocket. Its traffic rides on http.conf's loopback
+    server (PBX_HTTP_PORT, /ws), which the bot's web server proxies; ``bind`` is required by
+    PJSIP but opens nothing. Only per-link endpoints (AstDB, ``telephony.weblinks``) use it:
+    no endpoint in this file names it."""
+    return f"[{WS_TRANSPORT}]\ntype = transport\nprotocol = ws\nbind = {HTTP_ADDRESS}\n"
 
 
 def _media(cfg: PbxConfig, *, phone: bool) -> str:

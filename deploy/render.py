@@ -109,6 +109,8 @@ def render_config(cfg: PbxConfig, install: AsteriskInstall, creds: AmiCredential
         "AMI_USER": creds.username,
         "AMI_SECRET": creds.password,
         "AMI_PERMIT": f"{cfg.ami_address}/255.255.255.255",
+        "HTTP_ADDRESS": cfg.http_address,
+        "HTTP_PORT": str(cfg.http_port),
         "RTP_START": str(cfg.rtp_start),
         "RTP_END": str(cfg.rtp_end),
         "TRANSPORTS": transports(cfg),

@@ -35,6 +35,7 @@ from deploy.policies import BanPolicy, LogPolicy
 PID_FILE = "asterisk.pid"
 # AMI is the bot's private control channel: it listens here whatever PBX_SIP_BIND says.
 AMI_ADDRESS = "127.0.0.1"
+HTTP_ADDRESS = "127.0.0.1"  # Asterisk's HTTP server (http.conf): loopback only, always
 SRTP_MODES = ("optional", "required")
 # How long a caller waits in a room's lobby for an owner's decision (PBX_LOBBY_TIMEOUT).
 LOBBY_TIMEOUT = 120
@@ -58,6 +59,9 @@ class PbxConfig:
     bind_address: str = "127.0.0.1"
     sip_port: int = 5060
     ami_port: int = 5038
+    # Asterisk's HTTP server (browser join's SIP over WebSocket, /ws): always on
+    # HTTP_ADDRESS; only the bot's web server, which proxies it, is ever public.
+    http_port: int = 8088
     rtp_start: int = 10000
     rtp_end: int = 10999
     phones: list[tuple[str, str]] = field(default_factory=list, repr=False)
@@ -93,6 +97,7 @@ class PbxConfig:
             ) from None
         self.sip_port = parse_port("SIP port", self.sip_port)
         self.ami_port = parse_port("AMI port", self.ami_port)
+        self.http_port = parse_port("HTTP port", self.http_port)
         self.tls_port = parse_port("TLS port", self.tls_port)
         self.rtp_start = parse_port("RTP start port", self.rtp_start)
         self.rtp_end = parse_port("RTP end port", self.rtp_end)
@@ -114,6 +119,7 @@ class PbxConfig:
                     f"TLS port {self.tls_port} is inside the RTP range "
                     f"{self.rtp_start}-{self.rtp_end}"
                 )
+        self._check_http_port()
         if self.srtp not in SRTP_MODES:
             raise ValueError(f"SRTP mode must be optional or required, got {self.srtp!r}")
         if not 1 <= self.lobby_timeout <= MAX_LOBBY_TIMEOUT:
@@ -142,6 +148,21 @@ class PbxConfig:
                     )
             check_password(self.trunk_password or "", "trunk password")
 
+    def _check_http_port(self) -> None:
+        """Asterisk's HTTP port shares 127.0.0.1 with AMI and (on loopback) SIP: no clash."""
+        taken = {self.ami_port: "the AMI port", self.sip_port: "the SIP port"}
+        if self.tls:
+            taken.setdefault(self.tls_port, "the TLS port")
+        if self.http_port in taken:
+            raise ValueError(
+                f"HTTP port (PBX_HTTP_PORT) {self.http_port} is also {taken[self.http_port]}"
+            )
+        if self.rtp_start <= self.http_port <= self.rtp_end:
+            raise ValueError(
+                f"HTTP port (PBX_HTTP_PORT) {self.http_port} is inside the RTP range "
+                f"{self.rtp_start}-{self.rtp_end}"
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], run_dir: Path) -> PbxConfig:
         """Read the ``PBX_*`` settings (see the README's table); unset or empty means the
@@ -167,6 +188,8 @@ class PbxConfig:
             kwargs["sip_port"] = sip_port = parse_port("PBX_SIP_PORT", v)
         if (v := get("PBX_AMI_PORT")) is not None:
             kwargs["ami_port"] = parse_port("PBX_AMI_PORT", v)
+        if (v := get("PBX_HTTP_PORT")) is not None:
+            kwargs["http_port"] = parse_port("PBX_HTTP_PORT", v)
         rtp = (10000, 10999)
         if (v := get("PBX_RTP_PORTS")) is not None:
             m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", v)
@@ -231,6 +254,15 @@ class PbxConfig:
     def ami_address(self) -> str:
         return AMI_ADDRESS
 
+    @property
+    def http_address(self) -> str:
+        return HTTP_ADDRESS
+
+    @property
+    def ws_url(self) -> str:
+        """Where the bot's web server proxies browsers' SIP WebSocket (subprotocol sip)."""
+        return f"ws://{HTTP_ADDRESS}:{self.http_port}/ws"
+
     def listeners(self) -> list[dict[str, Any]]:
         """Every socket the PBX listens on: what to open in a firewall (AMI excepted: it
         is on loopback and must stay private)."""
@@ -252,6 +284,10 @@ class PbxConfig:
         out.append(
             {"service": "ami", "protocol": "tcp", "address": self.ami_address,
              "port": self.ami_port, "public": False}
+        )  # fmt: skip
+        out.append(
+            {"service": "http-ws", "protocol": "tcp", "address": self.http_address,
+             "port": self.http_port, "public": False}
         )  # fmt: skip
         return out
 

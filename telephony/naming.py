@@ -38,6 +38,20 @@ A live call's state the dialplan needs (written by the bot) and the lobby (both 
                                               waiting) | admit | refuse (the bot, on an
                                               owner's click); the dialplan deletes it when
                                               the caller stops waiting
+
+Browser join (issue 12; written by ``telephony.weblinks``, read and deleted on join by the
+dialplan's ``[from-webrtc]``). ``<LINK>`` is :func:`is_link_id`'s ``web-<16 hex>``, also the
+link's PJSIP endpoint, auth and SIP user name::
+
+    pjsip/endpoint/<LINK>                   = the endpoint, JSON (sorcery's astdb wizard)
+    pjsip/auth/<LINK>                       = its auth, JSON: md5_cred only, no password
+    conference/weblinks/<LINK>/confid       = the room's conference ID at issue time
+    conference/weblinks/<LINK>/trusted      = 1 (an owner or admin: no PIN) | 0
+    conference/weblinks/<LINK>/user         = the Slack user id it was issued to
+    conference/weblinks/<LINK>/room         = the room's stable id (written last, deleted
+                                              first: the key a join needs)
+
+A browser caller's lockout key (:func:`caller_key`) is ``web~<SLACK USER>``.
 """
 
 from __future__ import annotations
@@ -90,6 +104,46 @@ LOBBY_FAMILY = f"{FAMILY}/lobby"
 LOBBY_WAITING = "waiting"
 LOBBY_ADMIT = "admit"
 LOBBY_REFUSE = "refuse"
+
+
+# Browser join (see the module's docstring).
+WEBLINKS_FAMILY = f"{FAMILY}/weblinks"
+WEBLINK_PREFIX = "web-"
+WEBLINK_CONFID_KEY = "confid"
+WEBLINK_TRUSTED_KEY = "trusted"
+WEBLINK_USER_KEY = "user"
+WEBLINK_ROOM_KEY = "room"
+# In write order: the room key last (and deleted first), so a half-written link never joins.
+WEBLINK_KEYS = (WEBLINK_CONFID_KEY, WEBLINK_TRUSTED_KEY, WEBLINK_USER_KEY, WEBLINK_ROOM_KEY)
+PJSIP_ENDPOINT_FAMILY = "pjsip/endpoint"  # sorcery.conf: astdb,pjsip -> pjsip/<type>
+PJSIP_AUTH_FAMILY = "pjsip/auth"
+WEB_ENDPOINT = "web"  # the cep of every browser caller (extensions.conf [from-webrtc])
+WEBRTC_CONTEXT = "from-webrtc"
+_LINK_ID = re.compile(r"web-[0-9a-f]{16}")
+_LINK_CHANNEL = re.compile(r"PJSIP/(web-[0-9a-f]{16})-[0-9a-f]+")
+
+
+def is_link_id(text: str) -> bool:
+    """Whether ``text`` is a browser link's id: ``web-`` and 16 lower-case hex digits."""
+    return _LINK_ID.fullmatch(text) is not None
+
+
+def weblink_family(link_id: str) -> str:
+    """``conference/weblinks/<LINK>``: what the dialplan reads of one browser link."""
+    if not is_link_id(link_id):
+        raise ValueError(f"not a browser link id: {link_id!r}")
+    return f"{WEBLINKS_FAMILY}/{link_id}"
+
+
+def link_of_channel(channel: str) -> str | None:
+    """The browser link a channel (``PJSIP/web-<hex>-00000012``) came in on, or None."""
+    match = _LINK_CHANNEL.fullmatch(channel)
+    return match.group(1) if match else None
+
+
+def web_caller_key(slack_user: str) -> str:
+    """The lockout key of a Slack user's browser joins: ``web~U0123ABCD``."""
+    return caller_key(WEB_ENDPOINT, slack_user)
 
 
 def live_family(room_id: int) -> str:

@@ -152,7 +152,8 @@ def make_pbx(install: AsteriskInstall, run_dir: Path, logs: Path) -> Pbx:
     rtp_start, rtp_end = rtp_range()
     cfg = PbxConfig(
         run_dir=run_dir, sip_port=free_both(), ami_port=free_port(socket.SOCK_STREAM),
-        rtp_start=rtp_start, rtp_end=rtp_end, phones=PHONES, trunk_ips=[TRUNK_IP],
+        http_port=free_port(socket.SOCK_STREAM), rtp_start=rtp_start, rtp_end=rtp_end,
+        phones=PHONES, trunk_ips=[TRUNK_IP],
         # Load tests put up to 100 calls of one phone in the IVR at once; the cap (4 a
         # caller) is tested with the product's setting in tests/telephony/test_lockouts.py.
         lockouts=LockoutSettings(ivr_calls=MAX_IVR_CALLS),

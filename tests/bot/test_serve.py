@@ -79,6 +79,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[object]:
                 "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
                 "PBX_SIP_PORT": str(free_both()),
                 "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+                "PBX_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
                 "PBX_RTP_PORTS": f"{first}-{last}",
                 "PBX_PHONES": "alice:alice-password-1",
             }

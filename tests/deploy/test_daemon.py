@@ -42,6 +42,7 @@ def shell(tmp_path: Path) -> Shell:
         "PBX_RUN_DIR": str(reachable_dir() / "pbx"),
         "PBX_SIP_PORT": str(free_both()),
         "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "PBX_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
         "PBX_RTP_PORTS": "31000-31099",
         "PBX_PHONES": "alice:alice-password-1",
     }
@@ -115,8 +116,9 @@ def test_pbx_lifecycle_from_the_cli(shell: Shell, tmp_path: Path) -> None:
             ("sip", "tcp", "127.0.0.1", str(sip_port), True),
             ("rtp", "udp", "127.0.0.1", "31000-31099", True),
             ("ami", "tcp", "127.0.0.1", str(ami_port), False),
+            ("http-ws", "tcp", "127.0.0.1", shell.env["PBX_HTTP_PORT"], False),
         }
-        for port in (sip_port, ami_port):
+        for port in (sip_port, ami_port, int(shell.env["PBX_HTTP_PORT"])):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
         printed = shell("pbx", "status", env=bare).stdout
         assert f"tcp 127.0.0.1:{sip_port}" in printed and "(this machine only)" in printed

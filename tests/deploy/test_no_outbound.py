@@ -23,6 +23,7 @@ from deploy.credentials import AmiCredentials
 from deploy.install import AsteriskInstall
 from deploy.render import render_config
 from deploy.settings import PbxConfig
+from telephony.weblinks import endpoint_object
 
 # Lower-case application name -> why it may not run where a caller can reach it.
 OUTBOUND: dict[str, str] = {
@@ -305,6 +306,11 @@ def check(files: dict[str, str]) -> Report:
     steps = [Step("menu", f"{m.name} {k}", "-", "NoOp", v, 0) for m in menus for k, v in m.options]
     contexts["menu"] = Context("menu", steps=steps)
     entries = [c for cs in entry_contexts(files["pjsip.conf"]).values() for c in cs]
+    # Browser links' endpoints live in AstDB, not pjsip.conf (telephony/weblinks.py): their
+    # context, as the bot writes it, is an entry too.
+    browser = endpoint_object("web-0123456789abcdef", name="A", user="U1")
+    entries += [browser[k] for k in ("context", "subscribe_context", "message_context")
+                if k in browser]  # fmt: skip
     return follow(contexts, [*entries, "menu"])
 
 
@@ -338,11 +344,13 @@ def test_no_context_a_caller_reaches_places_a_call(rendered: dict[str, str]) -> 
     assert "anonymous" not in entries  # unidentified callers are refused, not served
     report = check(rendered)
     assert report.problems == []
-    assert {"from-phones", "from-trunk", "from-provider", "conference-ivr"} <= report.reachable
+    assert {"from-phones", "from-trunk", "from-provider", "from-webrtc",
+            "conference-ivr"} <= report.reachable  # fmt: skip
     # Every extension was read, the h extension and the registration's contact user too.
     seen = {(s.context, s.exten, s.app.lower()) for s in report.examined}
     assert {("conference-ivr", "s", "confbridge"), ("conference-ivr", "h", "userevent"),
-            ("from-provider", "15551234567", "gotoif")} <= seen  # fmt: skip
+            ("from-provider", "15551234567", "gotoif"),
+            ("from-webrtc", "_[0-9A-Za-z]!", "goto")} <= seen  # fmt: skip
 
 
 Edit = tuple[str, str, str]  # (file, text to replace, or "" to append; new text)
@@ -397,6 +405,9 @@ PLANTS: dict[str, tuple[list[Edit], str, str]] = {
     "an endpoint with no context (default)": (
         [("pjsip.conf", "", "[e](!)\ntype = endpoint\n[evil](e)\nauth = x"),
          (X, "", "[default]\nexten => _X.,1,Dial(PJSIP/${EXTEN}@trunk)")], "[default]", "Dial"),
+    "Dial in the browsers' context": (
+        [(X, " same => n(refuse),Hangup(21)", " same => n(refuse),Dial(PJSIP/1@trunk)")],
+        "[from-webrtc]", "Dial"),
     "a ConfBridge menu": (
         [("confbridge.conf", "", "[m]\ntype = menu\n*9 = dialplan_exec(outbound,s,1)"), OUT],
         "[outbound]", "Dial"),

@@ -108,6 +108,7 @@ def test_nothing_set_listens_as_before_and_everything_set_is_listed(tmp_path: Pa
         ("sip", "tcp", "127.0.0.1", 5060),
         ("rtp", "udp", "127.0.0.1", "10000-10999"),
         ("ami", "tcp", "127.0.0.1", 5038),
+        ("http-ws", "tcp", "127.0.0.1", 8088),
     ]
     cert, key = _pem(tmp_path)
     cfg = PbxConfig.from_env(
@@ -135,3 +136,19 @@ def test_nothing_set_listens_as_before_and_everything_set_is_listed(tmp_path: Pa
     listed = {(x["service"], x["address"], x["port"], x["public"]) for x in cfg.listeners()}
     assert ("sip-tls", "0.0.0.0", 5061, True) in listed
     assert ("ami", "127.0.0.1", 5038, False) in listed  # AMI never follows PBX_SIP_BIND
+    assert ("http-ws", "127.0.0.1", 8088, False) in listed  # nor does Asterisk's HTTP server
+
+
+def test_asterisk_http_port_is_loopback_and_clashes_with_nothing(tmp_path: Path) -> None:
+    """PBX_HTTP_PORT (browser join's SIP WebSocket, issue 12): 127.0.0.1 only, whatever
+    PBX_SIP_BIND says, and never a port something else of the PBX listens on."""
+    cfg = PbxConfig.from_env({"PBX_HTTP_PORT": "18088", "PBX_SIP_BIND": "0.0.0.0"}, tmp_path)
+    assert (cfg.http_port, cfg.http_address) == (18088, "127.0.0.1")
+    assert cfg.ws_url == "ws://127.0.0.1:18088/ws"
+    with pytest.raises(ValueError, match="PBX_HTTP_PORT must be a port number"):
+        PbxConfig.from_env({"PBX_HTTP_PORT": "http"}, tmp_path)
+    for env, clash in (({"PBX_HTTP_PORT": "5038"}, "AMI port"),
+                       ({"PBX_HTTP_PORT": "5070", "PBX_SIP_PORT": "5070"}, "SIP port"),
+                       ({"PBX_HTTP_PORT": "10500"}, "RTP range")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"PBX_HTTP_PORT.*{clash}"):
+            PbxConfig.from_env(env, tmp_path)

@@ -20,6 +20,8 @@ from telephony.naming import (
     RECORDING_KEY,
     ROOM_KEY,
     SERVER_FAMILY,
+    WEBLINK_KEYS,
+    WEBLINKS_FAMILY,
     bridge_name,
     room_family,
     room_of,
@@ -52,6 +54,8 @@ def test_the_dialplan_reads_exactly_the_keys_the_sync_writes() -> None:
         f"{SERVER_FAMILY}/{NUMBER_KEY}",
         *(f"{room}/{key}" for key in (ROOM_KEY, PIN_KEY, MAX_KEY, LANG_KEY, MODPIN_KEY, OPTS_KEY)),
         f"{LIVE_FAMILY}/${{room}}/{RECORDING_KEY}",
+        # Browser join (issue 12): a link's keys, by its endpoint id.
+        *(f"{WEBLINKS_FAMILY}/${{link}}/{key}" for key in WEBLINK_KEYS),
     }
     assert f"ConfBridge({BRIDGE_PREFIX}${{room}})" in text
     assert "telephony/naming.py" in text  # the text copy points at the one definition

@@ -38,6 +38,7 @@ def nat_pbx(install: AsteriskInstall) -> Iterator[PbxConfig]:
             "PBX_LOCAL_NETS": f"{INSIDE}/32",
             "PBX_SIP_PORT": str(free_both()),
             "PBX_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+            "PBX_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
             "PBX_RTP_PORTS": f"{rtp}-{rtp_end}",
             "PBX_PHONES": "alice:alice-password-1",
         },
