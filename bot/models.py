@@ -213,3 +213,26 @@ class LobbyRequest:
     @property
     def waiting(self) -> bool:
         return self.status is LobbyStatus.WAITING
+
+
+@dataclass(frozen=True, slots=True)
+class WebLink:
+    """A one-time link that lets a Slack user join a room from the browser (issue 12).
+
+    Only the SHA-256 of the token is stored (the link itself went to the person once);
+    ``link_id`` names the short-lived SIP credentials in the PBX (``web-<16 hex>``).
+    ``trusted``: issued to an owner or admin of the room, who skip the PIN. ``used_at`` is
+    set by the one redemption that counts; ``revoked_at`` once the PBX forgot the
+    credentials (after the join or the expiry)."""
+
+    id: int
+    link_id: str
+    room_id: int | None
+    room_name: str
+    slack_user: str
+    name: str
+    trusted: bool
+    created_at: str
+    expires_at: str
+    used_at: str | None
+    revoked_at: str | None

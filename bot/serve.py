@@ -38,6 +38,9 @@ from commands.app import SlackRunner, SlackUnreachable, start_slack
 from commands.slack_settings import SlackSettings
 from deploy.keeper import PbxKeeper
 from telephony.registration import RegistrationMonitor
+from telephony.weblinks import WebLinks
+from web.run import WebSide, start_web
+from web.settings import WebSettings
 
 log = logging.getLogger("conference_bot")
 
@@ -93,12 +96,14 @@ async def serve(settings: Settings) -> int:
     (killed, crashed) it keeps running with its calls."""
     slack_settings = SlackSettings.from_environ(settings.environ)
     cfg = pbx_config(settings)
+    web_settings = WebSettings.from_environ(settings.environ)  # None: browser join off
     repo = await Repository.open(settings.db_path)
     service = ConferenceService(repo, max_rooms=settings.max_rooms)
     keeper = PbxKeeper(cfg, environ=settings.environ)
     slack: SlackRunner | None = None
     slack_task: asyncio.Task[SlackRunner | None] | None = None
     watchdog: asyncio.Task[None] | None = None
+    web_side: WebSide | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,8 +124,6 @@ async def serve(settings: Settings) -> int:
         # A moderator's *4 starts or stops recording.
         keypad = watch_keypad(tel.ami, tel.tracker, tel.actions, service)
         follow_recordings(tel.tracker, service)  # ended recordings: ready to upload
-        deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk, defences.bans,
-                    lockouts, lobby=lobby)  # fmt: skip
         await ami.start()
         tel.sync.watch()  # and apply what a CLI committed but could not get the PBX to take
         # The watchdog restarts a dead Asterisk, and the AMI client retries at once when
@@ -128,6 +131,12 @@ async def serve(settings: Settings) -> int:
         watchdog = asyncio.create_task(keeper.watch(stop, on_alive=ami.retry_now))
         if not await ami.wait_ready(15):
             log.error("AMI did not become ready; still trying in the background")
+        if web_settings is not None:  # the page, the /ws proxy and the links' sweeper
+            web_side = await start_web(service, web_settings, WebLinks(ami),
+                                       pbx_ws_url=cfg.ws_url)  # fmt: skip
+        deps = Deps(settings, service, ami, tel.tracker, tel.actions, tel.trunk, defences.bans,
+                    lockouts, lobby=lobby,
+                    web=web_side.join if web_side is not None else None)  # fmt: skip
 
         problems = slack_settings.missing()
         if problems:
@@ -169,6 +178,9 @@ async def serve(settings: Settings) -> int:
                     await slack_task
         if slack is not None:
             await slack.stop()
+        if web_side is not None:
+            await web_side.close()
+            web_side = None
         await ami.close()
         await tel.sync.close()
         if tel.trunk is not None:
@@ -182,6 +194,8 @@ async def serve(settings: Settings) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if web_side is not None:
+            await web_side.close()
         if watchdog is not None and not watchdog.done():
             watchdog.cancel()
             with suppress(asyncio.CancelledError):

@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.errors import DomainError, SettingsError
 from bot.models import Role
 from bot.service import ConferenceService
+from bot.service.weblinks import WebJoin
 from deploy.bans import BanFile, ban_keyer
 from deploy.credentials import load_or_create_ami_credentials
 from deploy.lockout_settings import LockoutSettings
@@ -114,6 +115,7 @@ class Deps:
     bans: LoginBans | None = None
     lockouts: LockoutMonitor | None = None
     lobby: PbxLobby | None = None  # callers waiting in lobbies (watch_lobby; serve only)
+    web: WebJoin | None = None  # browser links (serve with CONFERENCE_PUBLIC_URL only)
 
 
 # -- the bundled PBX, as the bot's settings describe it ----------------------------------------

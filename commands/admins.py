@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -63,6 +64,30 @@ class AdminDirectory:
 
     async def is_admin(self, user_id: str) -> bool:
         return await self.role(user_id) is Role.ADMIN
+
+    async def person(self, user_id: str) -> Person:
+        """Who ``user_id`` is, asked afresh (a browser link is made for this answer): the
+        role, the name Slack shows, and whether they belong to this workspace at all."""
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+            return Person(Role.GUEST, user_id, in_workspace=False)  # fail closed
+        user = response.get("user") or {}
+        team = await self.team()
+        profile = user.get("profile") or {}
+        name = (profile.get("display_name") or profile.get("real_name")
+                or user.get("real_name") or user.get("name") or user_id)  # fmt: skip
+        ours = team is not None and user.get("team_id") == team and not user.get("deleted")
+        role = _role_of(user, team, user_id in self._extra)
+        return Person(role, str(name), in_workspace=bool(ours))
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    role: Role
+    name: str
+    in_workspace: bool
 
 
 def _role_of(user: dict[str, object], team: str | None, listed: bool) -> Role:

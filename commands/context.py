@@ -9,6 +9,7 @@ from bot.call_control import CallControl
 from bot.models import Role
 from bot.rules import OWNER_PREFIX
 from bot.service import ConferenceService
+from bot.service.weblinks import WebJoin
 from commands.admins import AdminDirectory
 from commands.room_list import RoomList
 from telephony.bans import LoginBans
@@ -67,6 +68,11 @@ class Deps(Protocol):
     @property
     def lobby(self) -> PbxLobby | None:
         """Callers waiting in rooms' lobbies, followed (None but in ``serve``)."""
+        ...
+
+    @property
+    def web(self) -> WebJoin | None:
+        """Browser links (issue 12); None when browser join is not set up."""
         ...
 
 

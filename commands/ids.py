@@ -80,3 +80,6 @@ LOBBY_ADMIT = "lobby_admit"
 LOBBY_REFUSE = "lobby_refuse"
 LOBBY_ACTIONS_BLOCK = "lobby_actions"
 LOBBY_STATE_BLOCK = "lobby_state"
+
+# Browser join (issue 12): on every dial-in card and in the roster (value: the room id).
+JOIN_FROM_BROWSER = "web_join"

@@ -28,6 +28,7 @@ from bot.models import (
     RoomOwner,
     Server,
     SlackCard,
+    WebLink,
 )
 from bot.repository import dbfile, schema
 
@@ -82,6 +83,18 @@ def _recording(row: Sequence[Any]) -> Recording:
     values = list(row)
     values[8] = RecordingStatus(values[8])
     return Recording(*values)
+
+
+_WEB_LINK_COLUMNS = (
+    "id, link_id, room_id, room_name, slack_user, name, trusted, created_at, expires_at,"
+    " used_at, revoked_at"
+)
+
+
+def _web_link(row: Sequence[Any]) -> WebLink:
+    values = list(row)
+    values[6] = bool(values[6])
+    return WebLink(*values)
 
 
 class Repository:
@@ -591,6 +604,63 @@ class Repository:
             (status.value, now, uniqueid),
         ) as cur:
             return cur.rowcount > 0
+
+    # -- one-time browser links (issue 12) -------------------------------------------------
+
+    async def insert_web_link(
+        self, *, link_id: str, token_hash: str, room: Room, slack_user: str, name: str,
+        trusted: bool, now: str, expires_at: str,
+    ) -> WebLink:  # fmt: skip
+        row_id = await self._exec(
+            "INSERT INTO web_links (link_id, token_hash, room_id, room_name, slack_user, name,"
+            " trusted, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (link_id, token_hash, room.id, room.name, slack_user, name, int(trusted), now,
+             expires_at),
+        )  # fmt: skip
+        row = await self._one(f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE id = ?", (row_id,))
+        return _web_link(row)
+
+    async def web_link_by_token(self, token_hash: str) -> WebLink | None:
+        row = await self._one(
+            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE token_hash = ?", (token_hash,)
+        )
+        return _web_link(row) if row else None
+
+    async def web_link(self, link_id: str) -> WebLink | None:
+        row = await self._one(
+            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE link_id = ?", (link_id,)
+        )
+        return _web_link(row) if row else None
+
+    async def use_web_link(self, token_hash: str, *, now: str) -> bool:
+        """Mark the link used; False when it was used, revoked or expired first (two tabs
+        opening it at once: one wins)."""
+        async with self._conn.execute(
+            "UPDATE web_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
+            " AND revoked_at IS NULL AND expires_at > ?",
+            (now, token_hash, now),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def web_links_to_revoke(self, *, now: str) -> list[WebLink]:
+        """Expired links whose credentials may still be in the PBX."""
+        rows = await self._all(
+            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE revoked_at IS NULL"
+            " AND expires_at <= ? ORDER BY id",
+            (now,),
+        )
+        return [_web_link(r) for r in rows]
+
+    async def live_web_link_ids(self) -> set[str]:
+        """Link ids whose credentials may still be in the PBX (not revoked)."""
+        rows = await self._all("SELECT link_id FROM web_links WHERE revoked_at IS NULL")
+        return {str(r[0]) for r in rows}
+
+    async def set_web_link_revoked(self, link_id: str, *, now: str) -> None:
+        await self._exec(
+            "UPDATE web_links SET revoked_at = ? WHERE link_id = ? AND revoked_at IS NULL",
+            (now, link_id),
+        )
 
 
 def is_unique_violation(exc: BaseException) -> bool:

@@ -148,6 +148,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX lobby_requests_waiting ON lobby_requests(status);
     """,
+    # 6: one-time links to join a room from the browser (issue 12); the token is stored
+    # hashed, the SIP credentials it unlocks live in the PBX until the join or the expiry
+    """
+    CREATE TABLE web_links (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        link_id TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL UNIQUE,
+        room_id INTEGER REFERENCES rooms(id) ON DELETE SET NULL,
+        room_name TEXT NOT NULL,
+        slack_user TEXT NOT NULL,
+        name TEXT NOT NULL,
+        trusted INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX web_links_live ON web_links(revoked_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

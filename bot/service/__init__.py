@@ -5,7 +5,8 @@ The service is split by area, each a mixin over ``base.ServiceBase`` (the reposi
 observers, the audit log): ``server`` (extension, phone number), ``rooms``, ``access`` (who
 may do what, room owners), ``calls`` (mute, kick, lock, end, record a live call),
 ``recordings`` (the recordings' files), ``lobby`` (callers waiting to be admitted),
-``requests`` (deletion requests) and ``cards`` (dial-in cards).
+``requests`` (deletion requests), ``cards`` (dial-in cards) and ``weblinks`` (one-time
+links to join from the browser).
 What a valid value is lives in ``bot.rules``; the change records in ``bot.changes``; how
 changes read in the audit log in ``audit_text``.
 """
@@ -19,6 +20,7 @@ from bot.service.recordings import RecordingsMixin
 from bot.service.requests import RequestsMixin
 from bot.service.rooms import UNSET, RoomsMixin
 from bot.service.server import ServerMixin
+from bot.service.weblinks import WebLinksMixin
 
 __all__ = ["UNSET", "ConferenceService"]
 
@@ -31,6 +33,7 @@ class ConferenceService(
     CardsMixin,
     LobbyMixin,
     RecordingsMixin,
+    WebLinksMixin,
 ):
     """The conference server, its rooms, their owners, deletion requests, dial-in cards and
     the audit log: the one facade front ends use.

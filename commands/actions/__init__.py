@@ -17,6 +17,7 @@ from commands.actions.lobby import ADMIT, REFUSE, lobby_decide
 from commands.actions.pin_entry import LOCK, UNLOCK, pin_entry
 from commands.actions.server_delete import server_delete
 from commands.actions.share_room import share_room
+from commands.actions.web_join import join_from_browser
 from commands.context import SlackContext
 from commands.guard import guard
 
@@ -35,6 +36,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     app.action(ids.LOBBY_ADMIT)(guard(partial(lobby_decide, ctx, ADMIT)))
     app.action(ids.LOBBY_REFUSE)(guard(partial(lobby_decide, ctx, REFUSE)))
     app.action(ids.SHOW_PARTICIPANTS)(guard(partial(roster.show_participants, ctx)))
+    app.action(ids.JOIN_FROM_BROWSER)(guard(partial(join_from_browser, ctx)))
     for action_id, what in roster.BUTTONS.items():
         app.action(action_id)(guard(partial(roster.roster_action, ctx, what)))
     # Not a button, but the roster's other half: a closed roster is no longer updated.

@@ -1,6 +1,7 @@
 """Dial-in cards: what to dial, the conference ID, the PIN only if the poster chose to show
-it, the live participant count with the call's locked and recording marks, and a "Show
-participants" button (the roster). LiveCards edits them as the call changes."""
+it, the live participant count with the call's locked and recording marks, a "Show
+participants" button (the roster) and a "Join from browser" one (issue 12). LiveCards edits
+them as the call changes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from bot.models import Room, Server
 from commands import ids
 from commands.blocks.kit import button, context, count_text, esc, section
-from commands.blocks.roster import CallState, state_marks
+from commands.blocks.roster import CallState, join_from_browser_button, state_marks
 
 
 def dial_in_card(
@@ -34,9 +35,11 @@ def dial_in_card(
     marks = state_marks(state) if state is not None and online else ""
     title = section(f"*{esc(room.name)}*: conference call")
     title["accessory"] = button("Show participants", ids.SHOW_PARTICIPANTS, str(room.id))
+    dial_block = section(details)
+    dial_block["accessory"] = join_from_browser_button(room)
     return {
         "text": f"Join {esc(room.name)}: conference ID {room.conference_id}, {live}",
-        "blocks": [title, section(details), context(f":telephone_receiver: {live}{marks}")],
+        "blocks": [title, dial_block, context(f":telephone_receiver: {live}{marks}")],
     }
 
 

@@ -202,6 +202,12 @@ def _caller_text(line: CallerLine, *, full: bool) -> str:
     return f"{first}\n{' · '.join(marks)}"
 
 
+def join_from_browser_button(room: Room) -> Block:
+    """On dial-in cards and the roster: whoever clicks gets a one-time link of their own
+    to join from the browser (``commands.actions.web_join``)."""
+    return button("Join from browser", ids.JOIN_FROM_BROWSER, str(room.id))
+
+
 def state_marks(state: CallState) -> str:
     """The room's lock and recording marks, as cards and the roster show them."""
     marks = []
@@ -231,7 +237,9 @@ def roster_view(
     live = count_text(len(people), online)
     title = f"*{esc(room.name)}*: conference ID `{room.conference_id}`"
     marks = state_marks(state) if online else ""
-    blocks.append(section(f"{title}\n:telephone_receiver: {live}{marks}", "roster-title"))
+    heading = section(f"{title}\n:telephone_receiver: {live}{marks}", "roster-title")
+    heading["accessory"] = join_from_browser_button(room)
+    blocks.append(heading)
     buttons = manager and online and bool(people)
     if buttons:
         blocks.append(_room_actions(room, state, len(people)))
