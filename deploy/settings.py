@@ -9,6 +9,7 @@ The Asterisk build has settings of its own (``PBX_ASTERISK``, ``PBX_PREFIX_DIR``
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -104,6 +105,15 @@ class PbxConfig:
         check_rtp(self.rtp_start, self.rtp_end, self.sip_port, "RTP ports")
         check_phones(self.phones, "phones")
         check_networks(self.trunk_ips, "trunk_ips")
+        if any(
+            ipaddress.ip_address(HTTP_ADDRESS) in ipaddress.ip_network(n, strict=False)
+            for n in self.trunk_ips
+        ):
+            # Browsers' SIP reaches Asterisk from there (the bot's /ws relay): identified
+            # by address as the trunk, it would skip the per-link logins and the bans.
+            raise ValueError(
+                f"trunk_ips must not include {HTTP_ADDRESS}: browser join's SIP comes from it"
+            )
         check_networks(self.local_nets, "local_nets")
         if self.external_address is not None:
             check_host(self.external_address, "external address")

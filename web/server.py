@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,7 +47,18 @@ JSSIP_NAME = "jssip.min.js"
 SIP_PROTOCOL = "sip"
 UPSTREAM_TIMEOUT = 5.0
 TICKET_LIFETIME = 15 * 60.0  # seconds a redeemed link's page may open WebSockets (and reopen)
+MAX_FRAME = 64 * 1024  # bytes in one WebSocket message, either way: SIP messages are small
+SOCKETS_PER_TICKET = 3  # relays one ticket may hold open at once (JsSIP uses one; reconnects)
+# Requests with a digest one ticket may relay (a join uses 1). Each failed one is a failed
+# login from 127.0.0.1 in Asterisk's security events, which the bans count: unbounded, one
+# page could get the proxy's address banned, and with it every browser join.
+LOGINS_PER_TICKET = 4
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]+$")
+# The header lines that say who a relayed request is: From (compact f) and digest usernames.
+_FROM_LINE = re.compile(r"^(?:from|f)[ \t]*:(.*)$", re.I | re.M)
+_AUTH_LINE = re.compile(r"^(?:proxy-)?authorization[ \t]*:(.*)$", re.I | re.M)
+_URI_USER = re.compile(r"sips?:([^@\s;>\"]*)@", re.I)
+_DIGEST_USER = re.compile(r"username[ \t]*=[ \t]*(\"[^\"]*\"|[^,\s]*)", re.I)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,6 +66,41 @@ SERVICE: web.AppKey[ConferenceService] = web.AppKey("service", ConferenceService
 SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
 # WebSocket tickets of redeemed links: ticket -> (link id, when it stops being good, monotonic).
 TICKETS: web.AppKey[dict[str, tuple[str, float]]] = web.AppKey("tickets", dict)
+
+
+@dataclass
+class Gate:
+    """One ticket's use of the relay: its link, relays open, digest logins relayed."""
+
+    link_id: str
+    open: int = 0
+    logins: int = 0
+
+
+# Per ticket (SOCKETS_PER_TICKET, LOGINS_PER_TICKET): one ticket cannot flood Asterisk.
+GATES: web.AppKey[dict[str, Gate]] = web.AppKey("gates", dict)
+
+
+def speaks_as(message: str, link_id: str) -> bool:
+    """Whether a SIP message from the browser claims no identity but ``link_id``'s: a
+    request's one From user and every digest username must be the link's. Asterisk sees
+    every relayed message from 127.0.0.1, so without this a page's ticket could log in as
+    a phone (identify_by = username) and guess its password past the per-address bans.
+    Responses (to Asterisk's in-dialog requests) carry Asterisk's From and pass."""
+    if message.startswith("SIP/2.0 "):
+        return True
+    # Headers unfolded (a line starting with a space continues the one before).
+    head = re.sub(r"\r?\n[ \t]+", " ", re.split(r"\r?\n\r?\n", message, maxsplit=1)[0])
+    froms = _FROM_LINE.findall(head)
+    if len(froms) != 1 or "%" in froms[0] or "tel:" in froms[0].lower():
+        return False  # no From, two, or one a parser could read another way: refused
+    # Every URI user and every digest username (quoted or not, wherever it stands) must be
+    # the link's: over-strict on purpose, so no quoting trick hides another name.
+    users = _URI_USER.findall(froms[0])
+    digests = [
+        u.strip('"') for line in _AUTH_LINE.findall(head) for u in _DIGEST_USER.findall(line)
+    ]
+    return bool(users) and all(u == link_id for u in (*users, *digests))
 
 
 def issue_ticket(tickets: dict[str, tuple[str, float]], link_id: str, now: float) -> str:
@@ -144,10 +191,21 @@ def make_app(
         )
 
     async def proxy(req: web.Request) -> web.StreamResponse:
-        held = req.app[TICKETS].get(req.match_info["ticket"])
+        ticket = req.match_info["ticket"]
+        held = req.app[TICKETS].get(ticket)
         if held is None or held[1] <= time.monotonic():
             raise web.HTTPForbidden(text="Open the page from a link first: this one is not.")
-        return await relay(req, req.app[SESSION], pbx_ws_url)
+        gates = req.app[GATES]
+        for gone in [t for t in gates if t not in req.app[TICKETS]]:
+            del gates[gone]
+        gate = gates.setdefault(ticket, Gate(held[0]))
+        if gate.open >= SOCKETS_PER_TICKET or gate.logins >= LOGINS_PER_TICKET:
+            raise web.HTTPTooManyRequests(text="Too many connections for this link's page.")
+        gate.open += 1
+        try:
+            return await relay(req, req.app[SESSION], pbx_ws_url, gate=gate)
+        finally:
+            gate.open -= 1
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -157,6 +215,7 @@ def make_app(
     app = web.Application(middlewares=[security_headers])
     app[SERVICE] = service
     app[TICKETS] = {}
+    app[GATES] = {}
     app.cleanup_ctx.append(session_ctx)
     app.router.add_get("/join/{token}", page)
     app.router.add_get("/static/{name}", static)
@@ -170,15 +229,19 @@ def _same_origin(origin: str, host: str) -> bool:
 
 
 async def relay(
-    req: web.Request, session: aiohttp.ClientSession, upstream: str
+    req: web.Request, session: aiohttp.ClientSession, upstream: str, *, gate: Gate
 ) -> web.StreamResponse:
     """The browser's WebSocket, relayed to ``upstream`` with subprotocol ``sip`` until
     either side closes. Refused (403) from another origin's page; 502 when Asterisk's
-    WebSocket does not answer."""
+    WebSocket does not answer. Messages over ``MAX_FRAME`` close it (1009); a request
+    from the browser speaking as anyone but ``gate``'s link (``speaks_as``), or a digest
+    login past ``LOGINS_PER_TICKET``, closes it (1008)."""
     origin = req.headers.get("Origin")
     if origin is not None and not _same_origin(origin, req.host):
         raise web.HTTPForbidden(text="WebSocket from another site refused.")
-    browser = web.WebSocketResponse(protocols=(SIP_PROTOCOL,), autoping=True)
+    browser = web.WebSocketResponse(
+        protocols=(SIP_PROTOCOL,), autoping=True, max_msg_size=MAX_FRAME
+    )
     if browser.can_prepare(req).protocol != SIP_PROTOCOL:
         raise web.HTTPBadRequest(text="Expected a WebSocket with subprotocol sip.")
     try:
@@ -186,13 +249,14 @@ async def relay(
             upstream,
             protocols=(SIP_PROTOCOL,),
             timeout=aiohttp.ClientWSTimeout(ws_close=UPSTREAM_TIMEOUT),
+            max_msg_size=MAX_FRAME,
         )
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("the PBX's WebSocket at %s did not answer: %s", upstream, exc)
         raise web.HTTPBadGateway(text="The phone system is not reachable right now.") from None
     try:
         await browser.prepare(req)
-        to_pbx = asyncio.create_task(_pump(browser, pbx))
+        to_pbx = asyncio.create_task(_pump(browser, pbx, gate))
         to_browser = asyncio.create_task(_pump(pbx, browser))
         _, pending = await asyncio.wait({to_pbx, to_browser}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -205,15 +269,35 @@ async def relay(
     return browser
 
 
-async def _pump(source: Any, sink: Any) -> None:
-    """Frames from ``source`` to ``sink`` (either side's WebSocket) until one closes."""
+async def _pump(source: Any, sink: Any, gate: Gate | None = None) -> None:
+    """Frames from ``source`` to ``sink`` (either side's WebSocket) until one closes; with
+    ``gate`` (the browser's side) only SIP speaking as that link, as text, and at most
+    ``LOGINS_PER_TICKET`` requests with a digest."""
     async for msg in source:
         if msg.type == WSMsgType.TEXT:
+            if gate is not None and not _admit(msg.data, gate):
+                await source.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION)
+                break
             await sink.send_str(msg.data)
-        elif msg.type == WSMsgType.BINARY:
+        elif msg.type == WSMsgType.BINARY and gate is None:
             await sink.send_bytes(msg.data)
-        else:  # close, error
+        elif msg.type == WSMsgType.BINARY:  # JsSIP sends text; bytes would skip the check
+            await source.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA)
             break
+        else:  # close, error (a message over MAX_FRAME: aiohttp closes with 1009)
+            break
+
+
+def _admit(message: str, gate: Gate) -> bool:
+    if not speaks_as(message, gate.link_id):
+        log.warning("browser link %s: a SIP request as someone else; closed", gate.link_id)
+        return False
+    if not message.startswith("SIP/2.0 ") and _AUTH_LINE.search(message.split("\r\n\r\n")[0]):
+        gate.logins += 1
+        if gate.logins > LOGINS_PER_TICKET:
+            log.warning("browser link %s: too many SIP logins; closed", gate.link_id)
+            return False
+    return True
 
 
 class WebServer:

@@ -154,38 +154,45 @@ async def test_an_expired_link_is_410(
             assert "expired" in (await res.json())["error"]
 
 
-def options(call_id: str, port: int) -> str:
-    """A SIP OPTIONS as a WebSocket client (RFC 7118) sends it."""
+def options(call_id: str, port: int, user: str = "probe") -> str:
+    """A SIP OPTIONS as a WebSocket client (RFC 7118) sends it, From ``user`` (the relay
+    passes only requests From the link's own SIP user)."""
     return (
         "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
         f"Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK{secrets.token_hex(6)}\r\n"
         "Max-Forwards: 70\r\n"
-        f"To: <sip:127.0.0.1>\r\nFrom: <sip:probe@df7jal23ls0d.invalid>;tag={call_id[:8]}\r\n"
+        f"To: <sip:127.0.0.1>\r\nFrom: <sip:{user}@df7jal23ls0d.invalid>;tag={call_id[:8]}\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n"
         f"Contact: <sip:probe@df7jal23ls0d.invalid;transport=ws>\r\nContent-Length: 0\r\n\r\n"
     )
 
 
-async def ws_url(
+async def ws_link(
     http: aiohttp.ClientSession, base: str, issue: Callable[..., Any], **kwargs: Any
-) -> str:
-    """The WebSocket URL a page gets by redeeming a new link (its ticket in the path)."""
+) -> tuple[str, str]:
+    """The WebSocket URL a page gets by redeeming a new link (its ticket in the path), and
+    the link's SIP user."""
     issued = await issue()
     async with http.post(f"{base}/api/link/{issued.token}", **kwargs) as res:
         assert res.status == 200
-        path = str((await res.json())["ws_path"])
-    return base.replace("http", "ws", 1) + path
+        body = await res.json()
+    return base.replace("http", "ws", 1) + str(body["ws_path"]), str(body["sip_user"])
+
+
+async def ws_url(
+    http: aiohttp.ClientSession, base: str, issue: Callable[..., Any], **kwargs: Any
+) -> str:
+    return (await ws_link(http, base, issue, **kwargs))[0]
 
 
 async def test_the_websocket_is_relayed_to_asterisk(
     base: str, http: aiohttp.ClientSession, issue: Callable[..., Any]
 ) -> None:
     call_id = secrets.token_hex(12)
-    async with http.ws_connect(
-        await ws_url(http, base, issue), protocols=("sip",), origin=base
-    ) as ws:
+    url, user = await ws_link(http, base, issue)
+    async with http.ws_connect(url, protocols=("sip",), origin=base) as ws:
         assert ws.protocol == "sip"
-        await ws.send_str(options(call_id, 0))
+        await ws.send_str(options(call_id, 0, user))
         answer = await ws.receive(timeout=5)
     assert answer.type == aiohttp.WSMsgType.TEXT
     assert answer.data.startswith("SIP/2.0 ") and f"Call-ID: {call_id}" in answer.data
@@ -254,11 +261,11 @@ async def test_https_with_the_pbx_certificate(
             assert page.status == 200
             assert_strict(page.headers)
         call_id = secrets.token_hex(12)
-        url = await ws_url(http, base, issue, ssl=trust, headers={"Origin": base})
+        url, user = await ws_link(http, base, issue, ssl=trust, headers={"Origin": base})
         assert url.startswith("wss://")
         async with http.ws_connect(url, protocols=("sip",), ssl=trust,
                                    origin=base) as ws:  # fmt: skip
-            await ws.send_str(options(call_id, server.port))
+            await ws.send_str(options(call_id, server.port, user))
             answer = await ws.receive(timeout=5)
         assert answer.data.startswith("SIP/2.0 ") and call_id in answer.data
     finally:
