@@ -14,7 +14,6 @@ for root ``/var/cache/conference-bot/jssip``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -24,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
+
+from deploy.files import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +71,6 @@ def bundle_path(cache: Path | None = None) -> Path | None:
     except (OSError, ValueError, AttributeError):
         pass
     return None
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another build of JsSIP (lock %s)", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _run(args: list[str], cwd: Path) -> None:
@@ -178,7 +164,7 @@ def ensure(cache: Path | None = None) -> Path:
     if found is not None:
         return found
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(root.parent / f".{root.name}.lock"):
+    with exclusive(root.parent / f".{root.name}.lock", "JsSIP"):
         found = bundle_path(root)  # another build may have finished meanwhile
         if found is not None:
             return found

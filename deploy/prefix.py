@@ -26,7 +26,6 @@ the prefix path and the Asterisk version on standard output.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -36,11 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deploy.apt import SUITE, debian_archive_source, fetch_packages, host_architecture
+from deploy.files import exclusive
 from deploy.install import AsteriskInstall, PrefixError, asterisk_version_of, version_major
 from deploy.modules import MODULES
 from deploy.ownership import (
@@ -183,7 +182,7 @@ def ensure_bundled(prefix: Path, *, environ: Mapping[str, str] | None = None) ->
         make_parents(prefix)  # 0755 whatever the umask: the run user must reach it
     else:
         prefix.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(prefix.parent / f".{prefix.name}.lock"):
+    with exclusive(prefix.parent / f".{prefix.name}.lock", "the Asterisk prefix"):
         if prefix.exists():
             if root:
                 _refuse_if_others_can_change(changeable_inside(prefix), prefix)
@@ -320,20 +319,6 @@ def _describe_prefix(prefix: Path, packages: Mapping[str, str] | None = None) ->
 # --------------------------------------------------------------------------
 # Building
 # --------------------------------------------------------------------------
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another build of the Asterisk prefix (lock %s)", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _build_prefix(prefix: Path, env: Mapping[str, str]) -> None:
