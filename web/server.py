@@ -47,6 +47,9 @@ JSSIP_NAME = "jssip.min.js"
 SIP_PROTOCOL = "sip"
 UPSTREAM_TIMEOUT = 5.0
 TICKET_LIFETIME = 15 * 60.0  # seconds a redeemed link's page may open WebSockets (and reopen)
+# Seconds between pings on both legs of a relay: a browser gone without a close (a laptop
+# lid shut) frees its Asterisk session (http.conf's sessionlimit) instead of holding it.
+HEARTBEAT = 30.0
 MAX_FRAME = 64 * 1024  # bytes in one WebSocket message, either way: SIP messages are small
 SOCKETS_PER_TICKET = 3  # relays one ticket may hold open at once (JsSIP uses one; reconnects)
 # Requests with a digest one ticket may relay (a join uses 1). Each failed one is a failed
@@ -240,7 +243,7 @@ async def relay(
     if origin is not None and not _same_origin(origin, req.host):
         raise web.HTTPForbidden(text="WebSocket from another site refused.")
     browser = web.WebSocketResponse(
-        protocols=(SIP_PROTOCOL,), autoping=True, max_msg_size=MAX_FRAME
+        protocols=(SIP_PROTOCOL,), autoping=True, max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT
     )
     if browser.can_prepare(req).protocol != SIP_PROTOCOL:
         raise web.HTTPBadRequest(text="Expected a WebSocket with subprotocol sip.")
@@ -250,6 +253,7 @@ async def relay(
             protocols=(SIP_PROTOCOL,),
             timeout=aiohttp.ClientWSTimeout(ws_close=UPSTREAM_TIMEOUT),
             max_msg_size=MAX_FRAME,
+            heartbeat=HEARTBEAT,
         )
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("the PBX's WebSocket at %s did not answer: %s", upstream, exc)
