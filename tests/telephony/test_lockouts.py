@@ -189,6 +189,8 @@ async def test_a_fifth_call_in_the_ivr_at_once_gets_busy(stack: Stack) -> None:
     busy = await sipp.call(NUMBER, caller=caller, local_ip=TRUNK_IP, password=None,
                            refused="486", tag="busy")  # fmt: skip
     assert busy.ok, busy.log
+    # The event goes out before the 486, but AMI may deliver it after sipp saw the answer.
+    await eventually(lambda: bool(lockout_events(stack)), what="the refusal's event")
     [event] = lockout_events(stack)
     assert (event.stage, event.scope, event.caller, event.count) == (
         Stage.REFUSED, Scope.CALLS, caller, 4)  # fmt: skip
