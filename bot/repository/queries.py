@@ -1,7 +1,8 @@
 """The repository: one SQLite connection, its transactions and every query.
 
-Opening the file and its schema are in ``bot.repository.schema``; together they hold all
-the SQL there is.
+Opening the file and its schema are in ``bot.repository.schema``; the queries of a live
+call's records (recordings, lobby requests) are in ``calls`` and those of browser links in
+``weblinks``, mixins over ``statements``; together they hold all the SQL there is.
 """
 
 from __future__ import annotations
@@ -19,18 +20,15 @@ import aiosqlite
 from bot.models import (
     AuditEntry,
     DeletionRequest,
-    LobbyRequest,
-    LobbyStatus,
-    Recording,
-    RecordingStatus,
     RequestStatus,
     Room,
     RoomOwner,
     Server,
     SlackCard,
-    WebLink,
 )
 from bot.repository import dbfile, schema
+from bot.repository.calls import LobbyQueries, RecordingQueries
+from bot.repository.weblinks import WebLinkQueries
 
 _ROOM_COLUMNS = (
     "id, name, conference_id, pin, max_participants, language,"
@@ -43,17 +41,6 @@ _REQUEST_COLUMNS = (
     "id, room_id, room_name, conference_id, requester, reason, status,"
     " created_at, decided_by, decided_at"
 )
-
-_LOBBY_COLUMNS = (
-    "id, room_id, room_name, uniqueid, caller_number, caller_name, endpoint, channel, ts,"
-    " status, created_at, expires_at, decided_by, decided_at"
-)
-
-
-def _lobby(row: Sequence[Any]) -> LobbyRequest:
-    values = list(row)
-    values[9] = LobbyStatus(values[9])
-    return LobbyRequest(*values)
 
 
 def _room(row: Sequence[Any]) -> Room:
@@ -73,31 +60,7 @@ def _server(row: Sequence[Any]) -> Server:
     return Server(*row)
 
 
-_RECORDING_COLUMNS = (
-    "id, room_id, room_name, path, started_by, started_at, stopped_by, stopped_at, status,"
-    " channel, file_id, uploaded_at, error"
-)
-
-
-def _recording(row: Sequence[Any]) -> Recording:
-    values = list(row)
-    values[8] = RecordingStatus(values[8])
-    return Recording(*values)
-
-
-_WEB_LINK_COLUMNS = (
-    "id, link_id, room_id, room_name, slack_user, name, trusted, created_at, expires_at,"
-    " used_at, revoked_at"
-)
-
-
-def _web_link(row: Sequence[Any]) -> WebLink:
-    values = list(row)
-    values[6] = bool(values[6])
-    return WebLink(*values)
-
-
-class Repository:
+class Repository(RecordingQueries, LobbyQueries, WebLinkQueries):
     """One SQLite connection; every statement goes through here.
 
     Writes run inside ``write()`` (``BEGIN IMMEDIATE``), so rules checked inside one hold
@@ -153,18 +116,6 @@ class Repository:
     async def read(self) -> AsyncIterator[Repository]:
         async with self._lock:
             yield self
-
-    async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        async with self._conn.execute(sql, args) as cur:
-            return await cur.fetchone()
-
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        async with self._conn.execute(sql, args) as cur:
-            return list(await cur.fetchall())
-
-    async def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
-        async with self._conn.execute(sql, args) as cur:
-            return cur.lastrowid or 0
 
     # -- server ---------------------------------------------------------------------------
 
@@ -452,215 +403,6 @@ class Repository:
             )
             for r in rows
         ]
-
-    # -- recordings (issue 11) ----------------------------------------------------------------
-
-    async def insert_recording(
-        self, *, room_id: int, room_name: str, path: str, started_by: str, started_at: str
-    ) -> int:
-        return await self._exec(
-            "INSERT INTO recordings (room_id, room_name, path, started_by, started_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room_id, room_name, path, started_by, started_at),
-        )
-
-    async def recording_by_id(self, recording_id: int) -> Recording | None:
-        row = await self._one(f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE id = ?",
-                              (recording_id,))  # fmt: skip
-        return _recording(row) if row else None
-
-    async def recording_by_path(self, path: str) -> Recording | None:
-        row = await self._one(f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE path = ?",
-                              (path,))  # fmt: skip
-        return _recording(row) if row else None
-
-    async def list_recordings(
-        self,
-        *,
-        room_id: int | None = None,
-        status: RecordingStatus | None = None,
-        orphaned: bool = False,
-    ) -> list[Recording]:
-        """Oldest first; of one room (``orphaned``: of rooms since deleted) and/or in one
-        status."""
-        where: list[str] = []
-        args: list[Any] = []
-        if orphaned:
-            where.append("room_id IS NULL")
-        if room_id is not None:
-            where.append("room_id = ?")
-            args.append(room_id)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status.value)
-        sql = f"SELECT {_RECORDING_COLUMNS} FROM recordings"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_recording(r) for r in await self._all(sql + " ORDER BY id", args)]
-
-    async def stop_recording(self, recording_id: int, *, stopped_by: str | None,
-                             stopped_at: str) -> None:  # fmt: skip
-        """Stopped (if it was recording); the first stop time stays, and who stopped it
-        is filled in if it was not known yet."""
-        await self._exec(
-            "UPDATE recordings SET"
-            " status = CASE WHEN status = 'recording' THEN 'stopped' ELSE status END,"
-            " stopped_at = COALESCE(stopped_at, ?), stopped_by = COALESCE(stopped_by, ?)"
-            " WHERE id = ?",
-            (stopped_at, stopped_by, recording_id),
-        )
-
-    async def set_recording_uploaded(self, recording_id: int, *, channel: str, file_id: str,
-                                     uploaded_at: str) -> None:  # fmt: skip
-        await self._exec(
-            "UPDATE recordings SET status = 'uploaded', channel = ?, file_id = ?,"
-            " uploaded_at = ?, error = NULL WHERE id = ?",
-            (channel, file_id, uploaded_at, recording_id),
-        )
-
-    async def set_recording_status(
-        self, recording_id: int, status: RecordingStatus, *, error: str | None = None
-    ) -> None:
-        await self._exec(
-            "UPDATE recordings SET status = ?, error = ? WHERE id = ?",
-            (status.value, error, recording_id),
-        )
-
-    # -- lobby requests (issue 11) ------------------------------------------------------------
-
-    async def insert_lobby_request(
-        self, *, room: Room, uniqueid: str, caller_number: str, caller_name: str,
-        endpoint: str, now: str, expires_at: str,
-    ) -> LobbyRequest:  # fmt: skip
-        """The request of the caller on channel ``uniqueid``: inserted, or the one already
-        there (an arrival read back after a reconnect is the same caller)."""
-        await self._exec(
-            "INSERT OR IGNORE INTO lobby_requests (room_id, room_name, uniqueid, caller_number,"
-            " caller_name, endpoint, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (room.id, room.name, uniqueid, caller_number, caller_name, endpoint, now,
-             expires_at),
-        )  # fmt: skip
-        found = await self.lobby_request_by_uniqueid(uniqueid)
-        assert found is not None
-        return found
-
-    async def lobby_request(self, request_id: int) -> LobbyRequest | None:
-        row = await self._one(
-            f"SELECT {_LOBBY_COLUMNS} FROM lobby_requests WHERE id = ?", (request_id,)
-        )
-        return _lobby(row) if row else None
-
-    async def lobby_request_by_uniqueid(self, uniqueid: str) -> LobbyRequest | None:
-        row = await self._one(
-            f"SELECT {_LOBBY_COLUMNS} FROM lobby_requests WHERE uniqueid = ?", (uniqueid,)
-        )
-        return _lobby(row) if row else None
-
-    async def waiting_lobby_requests(self) -> list[LobbyRequest]:
-        rows = await self._all(
-            f"SELECT {_LOBBY_COLUMNS} FROM lobby_requests WHERE status = 'waiting' ORDER BY id"
-        )
-        return [_lobby(r) for r in rows]
-
-    async def set_lobby_message(self, request_id: int, channel: str, ts: str) -> None:
-        await self._exec(
-            "UPDATE lobby_requests SET channel = ?, ts = ? WHERE id = ?", (channel, ts, request_id)
-        )
-
-    async def claim_lobby_decision(self, request_id: int, *, actor: str, now: str) -> bool:
-        """Mark the request decided by ``actor``; False when it was decided or ended first
-        (two owners clicking at once: one wins)."""
-        async with self._conn.execute(
-            "UPDATE lobby_requests SET decided_by = ?, decided_at = ?"
-            " WHERE id = ? AND status = 'waiting' AND decided_by IS NULL",
-            (actor, now, request_id),
-        ) as cur:
-            return cur.rowcount > 0
-
-    async def release_lobby_decision(self, request_id: int) -> None:
-        """Undo a claim the PBX did not carry out."""
-        await self._exec(
-            "UPDATE lobby_requests SET decided_by = NULL, decided_at = NULL"
-            " WHERE id = ? AND status = 'waiting'",
-            (request_id,),
-        )
-
-    async def lobby_decision_audited(self, actor: str, since: str, caller: str) -> str | None:
-        """The first lobby decision ``actor`` made about ``caller`` from ``since`` on:
-        ``lobby.admit``, ``lobby.refuse`` or None."""
-        row = await self._one(
-            "SELECT action FROM audit_log WHERE actor = ? AND at >= ?"
-            " AND action IN ('lobby.admit', 'lobby.refuse') AND instr(summary, ?) > 0"
-            " ORDER BY id LIMIT 1",
-            (actor, since, f"caller {caller} waiting"),
-        )
-        return str(row[0]) if row else None
-
-    async def finish_lobby_request(self, uniqueid: str, status: LobbyStatus, *, now: str) -> bool:
-        """The caller stopped waiting; False when the request was not waiting."""
-        async with self._conn.execute(
-            "UPDATE lobby_requests SET status = ?, decided_at = COALESCE(decided_at, ?)"
-            " WHERE uniqueid = ? AND status = 'waiting'",
-            (status.value, now, uniqueid),
-        ) as cur:
-            return cur.rowcount > 0
-
-    # -- one-time browser links (issue 12) -------------------------------------------------
-
-    async def insert_web_link(
-        self, *, link_id: str, token_hash: str, room: Room, slack_user: str, name: str,
-        trusted: bool, now: str, expires_at: str,
-    ) -> WebLink:  # fmt: skip
-        row_id = await self._exec(
-            "INSERT INTO web_links (link_id, token_hash, room_id, room_name, slack_user, name,"
-            " trusted, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (link_id, token_hash, room.id, room.name, slack_user, name, int(trusted), now,
-             expires_at),
-        )  # fmt: skip
-        row = await self._one(f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE id = ?", (row_id,))
-        return _web_link(row)
-
-    async def web_link_by_token(self, token_hash: str) -> WebLink | None:
-        row = await self._one(
-            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE token_hash = ?", (token_hash,)
-        )
-        return _web_link(row) if row else None
-
-    async def web_link(self, link_id: str) -> WebLink | None:
-        row = await self._one(
-            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE link_id = ?", (link_id,)
-        )
-        return _web_link(row) if row else None
-
-    async def use_web_link(self, token_hash: str, *, now: str) -> bool:
-        """Mark the link used; False when it was used, revoked or expired first (two tabs
-        opening it at once: one wins)."""
-        async with self._conn.execute(
-            "UPDATE web_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
-            " AND revoked_at IS NULL AND expires_at > ?",
-            (now, token_hash, now),
-        ) as cur:
-            return cur.rowcount > 0
-
-    async def web_links_to_revoke(self, *, now: str) -> list[WebLink]:
-        """Expired links whose credentials may still be in the PBX."""
-        rows = await self._all(
-            f"SELECT {_WEB_LINK_COLUMNS} FROM web_links WHERE revoked_at IS NULL"
-            " AND expires_at <= ? ORDER BY id",
-            (now,),
-        )
-        return [_web_link(r) for r in rows]
-
-    async def live_web_link_ids(self) -> set[str]:
-        """Link ids whose credentials may still be in the PBX (not revoked)."""
-        rows = await self._all("SELECT link_id FROM web_links WHERE revoked_at IS NULL")
-        return {str(r[0]) for r in rows}
-
-    async def set_web_link_revoked(self, link_id: str, *, now: str) -> None:
-        await self._exec(
-            "UPDATE web_links SET revoked_at = ? WHERE link_id = ? AND revoked_at IS NULL",
-            (now, link_id),
-        )
 
 
 def is_unique_violation(exc: BaseException) -> bool:
