@@ -22,7 +22,7 @@ from bot.models import Recording, RecordingStatus
 from bot.repository import Repository
 from bot.service import ConferenceService
 from bot.wiring import Deps
-from commands import recordings
+from commands import recording_file
 from commands.app import SlackRunner, start_slack
 from commands.live_cards import LiveCards
 from commands.recordings import RecordingUploader, file_name, who
@@ -240,13 +240,13 @@ async def test_without_a_card_it_goes_to_the_admins_and_waits_for_the_file(
         done = write_wav(path, 1.0)
         path.write_bytes(unfinished(done))  # Asterisk has not closed it yet
         looks: list[int] = []
-        real_read = recordings._read
+        real_read = recording_file._read
 
         def read(at: Path, limit: int | None) -> tuple[int, bytes]:
             looks.append(limit or 0)
             return real_read(at, limit)
 
-        monkeypatch.setattr(recordings, "_read", read)
+        monkeypatch.setattr(recording_file, "_read", read)
         await stopped_recording(service, deps.tracker, room.id, path)
         await eventually(lambda: _true(len(looks) >= 3))  # it looked, and waited
         assert not fake.calls_to("files.getUploadURLExternal")
